@@ -1,0 +1,1 @@
+"""Danbao: the tenant-aware runtime."""

@@ -1,0 +1,1 @@
+"""Identity: passwords, sign-in with throttling and lockout, sessions, API tokens."""

@@ -1,0 +1,307 @@
+"""The ``danbao`` command: serving, migrating, validating, and the operator's tenant tools."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import getpass
+import os
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+from danbao.config import Settings, load_settings
+
+Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
+
+
+def _operator() -> str:
+    return os.environ.get("DANBAO_OPERATOR") or getpass.getuser()
+
+
+async def _with_owner_db(settings: Settings, work: Callable[[], Awaitable[int]]) -> int:
+    """Operator commands connect as the owner (they write the global tenant table)."""
+    from danbao.db.setup import close_db, open_db
+
+    await open_db(settings, "owner")
+    try:
+        return await work()
+    finally:
+        await close_db()
+
+
+async def cmd_migrate(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.db.setup import run_migrations
+
+    await run_migrations(settings)
+    print(f"migrated ({settings.mode})")
+    return 0
+
+
+async def cmd_validate(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.definitions import BundleInvalid, load_bundle
+
+    try:
+        bundle = load_bundle(Path(args.dir))
+    except BundleInvalid as invalid:
+        for error in invalid.errors:
+            print(error, file=sys.stderr)
+        print(f"{len(invalid.errors)} error(s)", file=sys.stderr)
+        return 1
+    print(f"ok: {args.dir} ({bundle.content_hash})")
+    return 0
+
+
+async def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.provisioning import create_tenant
+
+    async def work() -> int:
+        tenant, version = await create_tenant(
+            args.slug,
+            Path(args.bundle or settings.tenants_dir / "_template"),
+            admin_email=args.admin_email,
+            admin_password=args.admin_password,
+            operator=_operator(),
+            name=args.name,
+        )
+        print(f"created {tenant.slug} ({tenant.name}), definitions version {version}")
+        return 0
+
+    return await _with_owner_db(settings, work)
+
+
+async def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.db.models import Tenant
+    from danbao.provisioning import latest_version_number
+
+    async def work() -> int:
+        print(f"{'slug':<20} {'status':<10} {'version':>7}  name")
+        for tenant in await Tenant.all().order_by("slug"):
+            version = await latest_version_number(tenant)
+            print(f"{tenant.slug:<20} {tenant.status:<10} {version or '-':>7}  {tenant.name}")
+        return 0
+
+    return await _with_owner_db(settings, work)
+
+
+async def cmd_tenant_apply(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.provisioning import apply_bundle
+
+    async def work() -> int:
+        number, created = await apply_bundle(args.slug, Path(args.dir), operator=_operator())
+        print(number if created else f"{number} (unchanged)")
+        return 0
+
+    return await _with_owner_db(settings, work)
+
+
+def _status_command(suspend: bool) -> Command:
+    async def command(args: argparse.Namespace, settings: Settings) -> int:
+        from danbao.provisioning import set_status
+
+        async def work() -> int:
+            reason = getattr(args, "reason", "") or ""
+            tenant = await set_status(
+                args.slug, suspend=suspend, operator=_operator(), reason=reason
+            )
+            print(f"{tenant.slug}: {tenant.status}")
+            return 0
+
+        return await _with_owner_db(settings, work)
+
+    return command
+
+
+async def cmd_tenant_export(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.export import export_tenant
+    from danbao.provisioning import get_tenant
+    from danbao.storage import open_store
+
+    async def work() -> int:
+        tenant = await get_tenant(args.slug)
+        out = Path(args.out or f"{tenant.slug}-export.tar.gz")
+        files = await export_tenant(tenant, out, open_store(settings), operator=_operator())
+        print(f"exported {tenant.slug} to {out} ({files} files)")
+        return 0
+
+    return await _with_owner_db(settings, work)
+
+
+async def cmd_tenant_versions(args: argparse.Namespace, settings: Settings) -> int:
+    from tortoise.transactions import in_transaction
+
+    from danbao.definitions.versions import diff_versions, list_versions
+    from danbao.provisioning import get_tenant, operator_context
+    from danbao.tenancy.context import tenant_scope
+
+    async def work() -> int:
+        tenant = await get_tenant(args.slug)
+        with tenant_scope(operator_context(tenant, _operator())):
+            async with in_transaction():
+                if args.diff:
+                    for change in await diff_versions(args.diff[0], args.diff[1]):
+                        print(f"{change.op:<8} {change.file}:{change.pointer}")
+                    return 0
+                for v in await list_versions():
+                    print(
+                        f"{v.number:>4}  {v.published_at:%Y-%m-%d %H:%M}  {v.content_hash[:19]}  "
+                        f"{v.published_by}  {v.note}"
+                    )
+        return 0
+
+    return await _with_owner_db(settings, work)
+
+
+async def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.audit import verify_chain
+    from danbao.provisioning import get_tenant, operator_context
+    from danbao.tenancy.context import tenant_scope
+
+    async def work() -> int:
+        tenant = await get_tenant(args.slug)
+        with tenant_scope(operator_context(tenant, _operator())):
+            report = await verify_chain()
+        print(report.describe(), file=sys.stdout if report.ok else sys.stderr)
+        return 0 if report.ok else 2
+
+    return await _with_owner_db(settings, work)
+
+
+async def cmd_demo_load(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.db.setup import run_migrations
+    from danbao.demo import load_demo
+
+    await run_migrations(settings)
+
+    async def work() -> int:
+        created = await load_demo(settings.tenants_dir)
+        print("demo tenants: " + (", ".join(created) if created else "already loaded"))
+        return 0
+
+    return await _with_owner_db(settings, work)
+
+
+async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.db.setup import close_db, open_db
+    from danbao.jobs.worker import run_worker
+
+    if not settings.redis_url:
+        print(
+            "DANBAO_REDIS_URL is not set: the embedded mode runs jobs in-process", file=sys.stderr
+        )
+        return 1
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        await open_db(settings, "app")
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        await close_db()
+
+    await run_worker(settings.redis_url, on_startup=startup, on_shutdown=shutdown)
+    return 0
+
+
+def serve(settings: Settings, host: str | None, port: int | None) -> int:
+    import uvicorn
+
+    from danbao.web.app import create_app
+
+    uvicorn.run(
+        create_app(settings),
+        host=host or settings.host,
+        port=port or settings.port,
+        log_config=None,
+        proxy_headers=True,
+    )
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="danbao", description="Danbao 担保云")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    for name, help_text in (("serve", "serve the web app"), ("demo", "migrate, load demos, serve")):
+        p = sub.add_parser(name, help=help_text)
+        p.add_argument("--host")
+        p.add_argument("--port", type=int)
+    sub.add_parser("migrate", help="apply database migrations").set_defaults(run=cmd_migrate)
+    sub.add_parser("demo-load", help="migrate and load the demo tenants").set_defaults(
+        run=cmd_demo_load
+    )
+    sub.add_parser("worker", help="run an arq job worker").set_defaults(run=cmd_worker)
+    p = sub.add_parser("validate", help="validate a definition bundle folder")
+    p.add_argument("dir")
+    p.set_defaults(run=cmd_validate)
+
+    tenant = sub.add_parser("tenant", help="operator tools").add_subparsers(
+        dest="tenant_command", required=True
+    )
+    p = tenant.add_parser("create", help="provision a tenant from a bundle")
+    p.add_argument("slug")
+    p.add_argument("--bundle", help="bundle folder (default: tenants/_template)")
+    p.add_argument("--admin-email", required=True)
+    p.add_argument("--admin-password", required=True)
+    p.add_argument("--name", help="display name (default: from tenant.json)")
+    p.set_defaults(run=cmd_tenant_create)
+    tenant.add_parser("list", help="list tenants").set_defaults(run=cmd_tenant_list)
+    p = tenant.add_parser("apply", help="publish a bundle as the next version")
+    p.add_argument("slug")
+    p.add_argument("dir")
+    p.set_defaults(run=cmd_tenant_apply)
+    p = tenant.add_parser("suspend", help="suspend a tenant")
+    p.add_argument("slug")
+    p.add_argument("--reason", default="")
+    p.set_defaults(run=_status_command(True))
+    p = tenant.add_parser("resume", help="resume a suspended tenant")
+    p.add_argument("slug")
+    p.set_defaults(run=_status_command(False))
+    p = tenant.add_parser("export", help="export a tenant's records and files as tar.gz")
+    p.add_argument("slug")
+    p.add_argument("--out")
+    p.set_defaults(run=cmd_tenant_export)
+    p = tenant.add_parser("versions", help="list definition versions, or diff two")
+    p.add_argument("slug")
+    p.add_argument("--diff", nargs=2, type=int, metavar=("FROM", "TO"))
+    p.set_defaults(run=cmd_tenant_versions)
+
+    audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
+        dest="audit_command", required=True
+    )
+    p = audit.add_parser("verify", help="verify a tenant's hash chain")
+    p.add_argument("slug")
+    p.set_defaults(run=cmd_audit_verify)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    settings = load_settings()
+    from danbao.logs import configure_logging
+
+    configure_logging(settings.log_level)
+    if args.command == "serve":
+        return serve(settings, args.host, args.port)
+    if args.command == "demo":
+        code = asyncio.run(cmd_demo_load(args, settings))
+        return code or serve(settings, args.host, args.port)
+    try:
+        return asyncio.run(args.run(args, settings))
+    except Exception as exc:  # operator-facing: one clear line, not a traceback
+        from danbao.definitions import BundleInvalid
+
+        if isinstance(exc, BundleInvalid):
+            for error in exc.errors:
+                print(error, file=sys.stderr)
+            return 1
+        from danbao.provisioning import ProvisioningError
+        from danbao.tenancy.registry import InvalidSlug
+
+        if isinstance(exc, ProvisioningError | InvalidSlug | ValueError):
+            print(f"error: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+"""Keys: the master key, and the per-tenant data keys it wraps."""

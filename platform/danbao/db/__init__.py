@@ -1,0 +1,1 @@
+"""Data layer: Tortoise models, the RLS-aware PostgreSQL client, migrations."""

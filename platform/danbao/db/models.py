@@ -1,0 +1,211 @@
+"""Tortoise models.
+
+Two kinds of table. *Global* tables (``tenant``) belong to the operator. *Tenant-owned*
+tables derive from :class:`TenantModel`: their rows carry ``tenant_id``, every query on
+them is scoped to the tenant in context (the first wall), and on PostgreSQL the
+migrations make ``(tenant_id, id)`` the primary key, add composite foreign keys and
+row-level security (the second wall). The ORM sees a single ``id`` key because Tortoise
+has no composite keys; the database holds the real one.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Self
+
+from tortoise import fields
+from tortoise.manager import Manager
+from tortoise.models import Model
+from tortoise.queryset import QuerySet
+
+from danbao.ids import new_id
+from danbao.tenancy.context import current_tenant
+
+
+class CrossTenantWrite(RuntimeError):
+    """An object of one tenant was about to be written under another tenant's context."""
+
+
+class TenantScopedManager(Manager):
+    """Every query starts filtered to the tenant in context; no context, no query."""
+
+    def get_queryset(self) -> QuerySet:
+        return QuerySet(self._model).filter(tenant_id=current_tenant().tenant_id)
+
+
+class TenantModel(Model):
+    id = fields.UUIDField(primary_key=True, default=new_id)
+    tenant_id = fields.UUIDField()
+
+    all_objects = Manager()  # unscoped; used only by migrations-level tooling and tests
+
+    class Meta:
+        abstract = True
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        # Tortoise does not inherit Meta.manager from an abstract base; install it here
+        # (the metaclass binds the manager to the new class right after this runs).
+        super().__init_subclass__(**kwargs)
+        cls._meta.manager = TenantScopedManager()
+
+    async def save(self, *args: Any, **kwargs: Any) -> None:
+        ctx_tenant = current_tenant().tenant_id
+        if self.tenant_id is None:
+            self.tenant_id = ctx_tenant
+        elif self.tenant_id != ctx_tenant:
+            raise CrossTenantWrite(f"{type(self).__name__} {self.id} belongs to another tenant")
+        await super().save(*args, **kwargs)
+
+    async def delete(self, *args: Any, **kwargs: Any) -> None:
+        if self.tenant_id != current_tenant().tenant_id:
+            raise CrossTenantWrite(f"{type(self).__name__} {self.id} belongs to another tenant")
+        await super().delete(*args, **kwargs)
+
+    @classmethod
+    async def get_in_tenant(cls, object_id: Any) -> Self | None:
+        """The one way to fetch by id: scoped, and None for foreign and missing alike."""
+        return await cls.filter(id=object_id).first()
+
+
+class Tenant(Model):
+    """A guarantor. Global: operators manage these rows, business data hangs off them."""
+
+    id = fields.UUIDField(primary_key=True, default=new_id)
+    slug = fields.CharField(max_length=63, unique=True)
+    name = fields.CharField(max_length=200)
+    status = fields.CharField(max_length=16, default="active")  # active | suspended
+    plan = fields.CharField(max_length=32, default="standard")
+    host = fields.CharField(max_length=253, null=True, unique=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    suspended_at = fields.DatetimeField(null=True)
+    suspended_reason = fields.TextField(null=True)
+
+    class Meta:
+        table = "tenant"
+
+    @property
+    def is_active(self) -> bool:
+        return self.status == "active"
+
+
+class User(TenantModel):
+    email = fields.CharField(max_length=254)
+    name = fields.CharField(max_length=100)
+    password_hash = fields.CharField(max_length=255)
+    roles: Any = fields.JSONField(default=list)
+    department = fields.CharField(max_length=63, null=True)
+    is_active = fields.BooleanField(default=True)
+    failed_logins = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+    last_login_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "app_user"
+        unique_together = (("tenant_id", "email"),)
+
+
+class Session(TenantModel):
+    """A signed-in browser or API client. The cookie holds a random token, the row its hash."""
+
+    user_id = fields.UUIDField()
+    token_hash = fields.CharField(max_length=64)
+    csrf_token = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    ip = fields.CharField(max_length=45, null=True)
+    user_agent = fields.CharField(max_length=300, null=True)
+
+    class Meta:
+        table = "user_session"
+        unique_together = (("tenant_id", "token_hash"),)
+
+
+class ApiToken(TenantModel):
+    """A long-lived bearer token for an integrator, bound to a user and shown once."""
+
+    user_id = fields.UUIDField()
+    name = fields.CharField(max_length=100)
+    prefix = fields.CharField(max_length=16)
+    token_hash = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_used_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField(null=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "api_token"
+        unique_together = (("tenant_id", "token_hash"),)
+
+
+class DefinitionVersion(TenantModel):
+    """An immutable, numbered snapshot of the definition bundle of a tenant."""
+
+    number = fields.IntField()
+    content_hash = fields.CharField(max_length=80)
+    bundle: Any = fields.JSONField()
+    published_at = fields.DatetimeField(auto_now_add=True)
+    published_by = fields.CharField(max_length=200)
+    note = fields.TextField(default="")
+
+    class Meta:
+        table = "definition_version"
+        unique_together = (("tenant_id", "number"),)
+
+
+class AuditHead(TenantModel):
+    """The tip of the audit chain of a tenant, whose row lock serialises appends."""
+
+    last_seq = fields.BigIntField(default=0)
+    last_hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "audit_head"
+        unique_together = (("tenant_id",),)
+
+
+class AuditEvent(TenantModel):
+    """One link of the append-only, hash-chained audit trail."""
+
+    seq = fields.BigIntField()
+    at = fields.DatetimeField()
+    actor_kind = fields.CharField(max_length=16)
+    actor_id = fields.CharField(max_length=200)
+    action = fields.CharField(max_length=100)
+    object_type = fields.CharField(max_length=50)
+    object_id = fields.CharField(max_length=100)
+    data: Any = fields.JSONField(default=dict)
+    request_id = fields.CharField(max_length=64, null=True)
+    prev_hash = fields.CharField(max_length=64)
+    hash = fields.CharField(max_length=64)
+
+    class Meta:
+        table = "audit_event"
+        unique_together = (("tenant_id", "seq"),)
+
+
+class StoredFile(TenantModel):
+    """A file kept in object storage, the bytes under the key prefix of the tenant."""
+
+    key = fields.CharField(max_length=500)
+    filename = fields.CharField(max_length=255)
+    content_type = fields.CharField(max_length=100)
+    size = fields.BigIntField()
+    sha256 = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    created_by = fields.CharField(max_length=200)
+
+    class Meta:
+        table = "stored_file"
+        unique_together = (("tenant_id", "key"),)
+
+
+TENANT_OWNED: tuple[type[TenantModel], ...] = (
+    User,
+    Session,
+    ApiToken,
+    DefinitionVersion,
+    AuditHead,
+    AuditEvent,
+    StoredFile,
+)
+"""Every tenant-owned model; the migrations and the wall tests iterate over it."""

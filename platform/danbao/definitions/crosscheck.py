@@ -1,0 +1,262 @@
+"""Checks that span files: every id a definition names must exist, every graph must be sound.
+
+Runs on files that passed their meta-schema. A file that exists but failed validation
+still counts as existing (so one fault is not reported twice), but nothing inside it
+is trusted.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from .conditions import check_condition
+from .errors import DefinitionError, join, pointer
+from .formschema import field_types
+from .graph import find_cycles, reachable
+from .layout import Kind, path_for
+from .numbering import NumberingPattern
+
+Fields = dict[str, frozenset[str]]
+
+
+@dataclass
+class Catalog:
+    """What the bundle holds; a value of None means "present but invalid"."""
+
+    tenant: dict[str, Any] | None = None
+    permissions: dict[str, Any] | None = None
+    forms: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    workflows: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    reports: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+
+    def fields_of(self, form_id: str) -> Fields | None:
+        form = self.forms.get(form_id)
+        return field_types(form["schema"]) if form else None
+
+    def role_ids(self) -> set[str] | None:
+        if self.permissions is None:
+            return None
+        return {role["id"] for role in self.permissions["roles"]}
+
+
+def crosscheck(catalog: Catalog) -> list[DefinitionError]:
+    errors: list[DefinitionError] = []
+    if catalog.tenant is not None:
+        errors += _tenant(catalog.tenant)
+    if catalog.permissions is not None:
+        errors += _permissions(catalog.permissions, catalog)
+    for workflow in catalog.workflows.values():
+        if workflow is not None:
+            errors += _workflow(workflow, catalog)
+    for report in catalog.reports.values():
+        if report is not None:
+            errors += _report(report, catalog)
+    return errors
+
+
+def _tenant(tenant: dict[str, Any]) -> list[DefinitionError]:
+    errors = []
+    for name, text in tenant["numbering"].items():
+        try:
+            NumberingPattern.parse(text)
+        except ValueError as exc:
+            errors.append(DefinitionError("tenant.json", pointer("numbering", name), str(exc)))
+    return errors
+
+
+def _unique(file: str, items: list[dict[str, Any]], base: str, what: str) -> list[DefinitionError]:
+    first: dict[str, int] = {}
+    errors = []
+    for index, item in enumerate(items):
+        if item["id"] in first:
+            earlier = join(base, first[item["id"]])
+            errors.append(
+                DefinitionError(
+                    file,
+                    join(base, index, "id"),
+                    f"duplicate {what} id {item['id']!r} (first at {earlier})",
+                )
+            )
+        else:
+            first[item["id"]] = index
+    return errors
+
+
+def _cycle_errors(
+    file: str, cycles: list[list[str]], place: dict[str, str], what: str
+) -> list[DefinitionError]:
+    return [
+        DefinitionError(file, place[cycle[0]], f"{what} is circular: {' → '.join(cycle)}")
+        for cycle in cycles
+    ]
+
+
+def _permissions(perms: dict[str, Any], catalog: Catalog) -> list[DefinitionError]:
+    file = "permissions.json"
+    roles: list[dict[str, Any]] = perms["roles"]
+    departments: list[dict[str, Any]] = perms.get("departments", [])
+    role_ids = {r["id"] for r in roles}
+    errors = _unique(file, roles, "/roles", "role")
+    errors += _unique(file, departments, "/departments", "department")
+
+    for index, role in enumerate(roles):
+        for position, parent in enumerate(role.get("inherits", [])):
+            if parent not in role_ids:
+                errors.append(
+                    DefinitionError(
+                        file, pointer("roles", index, "inherits", position), f"no role {parent!r}"
+                    )
+                )
+    inherits = {r["id"]: r.get("inherits", []) for r in roles}
+    places = {r["id"]: pointer("roles", i, "inherits") for i, r in enumerate(roles)}
+    errors += _cycle_errors(file, find_cycles(inherits), places, "role inheritance")
+
+    dept_ids = {d["id"] for d in departments}
+    for index, dept in enumerate(departments):
+        if "parent" in dept and dept["parent"] not in dept_ids:
+            errors.append(
+                DefinitionError(
+                    file,
+                    pointer("departments", index, "parent"),
+                    f"no department {dept['parent']!r}",
+                )
+            )
+    parents = {d["id"]: [d["parent"]] if "parent" in d else [] for d in departments}
+    places = {d["id"]: pointer("departments", i, "parent") for i, d in enumerate(departments)}
+    errors += _cycle_errors(file, find_cycles(parents), places, "department tree")
+
+    for section in ("grants", "data_scopes"):
+        for role, resources in perms.get(section, {}).items():
+            if role not in role_ids:
+                errors.append(DefinitionError(file, pointer(section, role), f"no role {role!r}"))
+            for resource in resources:
+                problem = _resource_problem(resource, catalog)
+                if problem:
+                    errors.append(DefinitionError(file, pointer(section, role, resource), problem))
+
+    for role, forms in perms.get("field_rules", {}).items():
+        if role not in role_ids:
+            errors.append(DefinitionError(file, pointer("field_rules", role), f"no role {role!r}"))
+        for form_id, rules in forms.items():
+            at = pointer("field_rules", role, form_id)
+            if form_id not in catalog.forms:
+                errors.append(DefinitionError(file, at, f"no form {form_id!r}"))
+                continue
+            fields = catalog.fields_of(form_id)
+            for name in rules:
+                if fields is not None and name not in fields:
+                    errors.append(
+                        DefinitionError(
+                            file, join(at, name), f"{name!r} is not a field of form {form_id!r}"
+                        )
+                    )
+    return errors
+
+
+def _resource_problem(resource: str, catalog: Catalog) -> str | None:
+    kind, _, name = resource.partition(":")
+    known = {"form": catalog.forms, "workflow": catalog.workflows, "report": catalog.reports}
+    if kind in known and name != "*" and name not in known[kind]:
+        return f"no {kind} {name!r} in this bundle"
+    return None
+
+
+def _workflow(workflow: dict[str, Any], catalog: Catalog) -> list[DefinitionError]:
+    file = path_for(Kind.WORKFLOW, workflow["id"])
+    nodes: list[dict[str, Any]] = workflow["nodes"]
+    errors: list[DefinitionError] = []
+    form_id = workflow["form"]
+    fields: Fields | None = None
+    if form_id not in catalog.forms:
+        errors.append(DefinitionError(file, "/form", f"no form {form_id!r} in forms/"))
+    else:
+        fields = catalog.fields_of(form_id)
+    roles = catalog.role_ids()
+    errors += _unique(file, nodes, "/nodes", "node")
+    node_ids = {n["id"] for n in nodes}
+
+    edges: dict[str, list[str]] = {}
+    for index, node in enumerate(nodes):
+        at = pointer("nodes", index)
+        targets = [(join(at, key), node[key]) for key in ("next", "default") if key in node]
+        for position, branch in enumerate(node.get("branches", [])):
+            branch_at = join(at, "branches", position)
+            targets.append((join(branch_at, "to"), branch["to"]))
+            if fields is not None:
+                errors += check_condition(
+                    file, join(branch_at, "when"), branch["when"], fields, form_id
+                )
+        for target_at, target in targets:
+            if target not in node_ids:
+                errors.append(
+                    DefinitionError(file, target_at, f"no node {target!r} in this workflow")
+                )
+        edges.setdefault(node["id"], []).extend(target for _, target in targets)
+        role = node.get("assignee", {}).get("role")
+        if role is not None and roles is not None and role not in roles:
+            errors.append(
+                DefinitionError(
+                    file, join(at, "assignee", "role"), f"no role {role!r} in permissions.json"
+                )
+            )
+    return errors + _workflow_graph(file, nodes, edges)
+
+
+def _workflow_graph(
+    file: str, nodes: list[dict[str, Any]], edges: dict[str, list[str]]
+) -> list[DefinitionError]:
+    starts = [i for i, n in enumerate(nodes) if n["type"] == "start"]
+    if not starts:
+        return [DefinitionError(file, "/nodes", "no start node")]
+    errors = [
+        DefinitionError(file, pointer("nodes", i, "type"), "a second start node; there must be one")
+        for i in starts[1:]
+    ]
+    places = {n["id"]: pointer("nodes", i) for i, n in reversed(list(enumerate(nodes)))}
+    errors += _cycle_errors(file, find_cycles(edges), places, "the chain")
+    seen = reachable(nodes[starts[0]]["id"], edges)
+    errors += [
+        DefinitionError(file, pointer("nodes", i), f"node {n['id']!r} cannot be reached from start")
+        for i, n in enumerate(nodes)
+        if n["id"] not in seen and n["type"] != "start"
+    ]
+    return errors
+
+
+def _report(report: dict[str, Any], catalog: Catalog) -> list[DefinitionError]:
+    file = path_for(Kind.REPORT, report["id"])
+    dataset = report["dataset"]
+    form_id = dataset["form"]
+    if form_id not in catalog.forms:
+        return [DefinitionError(file, "/dataset/form", f"no form {form_id!r} in forms/")]
+    fields = catalog.fields_of(form_id)
+    if fields is None:
+        return []
+    errors: list[DefinitionError] = []
+    for index, text in enumerate(dataset.get("filters", [])):
+        errors += check_condition(file, pointer("dataset", "filters", index), text, fields, form_id)
+    for index, name in enumerate(dataset["group_by"]):
+        at = pointer("dataset", "group_by", index)
+        if name not in fields:
+            errors.append(DefinitionError(file, at, f"{name!r} is not a field of form {form_id!r}"))
+        elif fields[name] & {"object", "array"}:
+            errors.append(
+                DefinitionError(file, at, f"cannot group by {name!r}: not a single value")
+            )
+    for index, measure in enumerate(dataset["measures"]):
+        if "field" not in measure:
+            continue
+        at = pointer("dataset", "measures", index, "field")
+        name = measure["field"]
+        if name not in fields:
+            errors.append(DefinitionError(file, at, f"{name!r} is not a field of form {form_id!r}"))
+        elif (
+            measure["agg"] in ("sum", "avg")
+            and fields[name]
+            and not (fields[name] & {"number", "integer"})
+        ):
+            errors.append(
+                DefinitionError(file, at, f"cannot {measure['agg']} {name!r}: it is not a number")
+            )
+    return errors

@@ -1,0 +1,56 @@
+"""The long-lived parts a running Danbao holds, built once from the settings."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from danbao.auth.login import LoginPolicy
+from danbao.auth.throttle import MemoryThrottle, RedisThrottle, Throttle
+from danbao.config import Settings
+from danbao.crypto.master_key import load_master_key
+from danbao.definitions.versions import ActiveBundles
+from danbao.jobs import JobQueue, open_queue
+from danbao.storage import ObjectStore, open_store
+from danbao.tenancy.registry import TenantRegistry
+
+THROTTLE_WINDOW_SECONDS = 300
+
+
+@dataclass
+class Services:
+    settings: Settings
+    registry: TenantRegistry
+    bundles: ActiveBundles
+    throttle: Throttle
+    login_policy: LoginPolicy
+    queue: JobQueue
+    store: ObjectStore
+    redis: Redis | None
+    master_key: bytes
+
+    @classmethod
+    def build(cls, settings: Settings) -> Services:
+        redis = Redis.from_url(settings.redis_url) if settings.redis_url else None
+        throttle: Throttle = (
+            RedisThrottle(redis, THROTTLE_WINDOW_SECONDS)
+            if redis
+            else MemoryThrottle(THROTTLE_WINDOW_SECONDS)
+        )
+        return cls(
+            settings=settings,
+            registry=TenantRegistry(settings.tenant_cache_size),
+            bundles=ActiveBundles(min(settings.tenant_cache_size, 256)),
+            throttle=throttle,
+            login_policy=LoginPolicy(settings.login_max_failures, settings.login_lockout_seconds),
+            queue=open_queue(settings),
+            store=open_store(settings),
+            redis=redis,
+            master_key=load_master_key(settings),
+        )
+
+    async def close(self) -> None:
+        await self.queue.close()
+        if self.redis is not None:
+            await self.redis.aclose()

@@ -1,0 +1,1 @@
+"""HTTP: the JSON API, the staff pages, health; thin over the domain modules."""

@@ -1,0 +1,66 @@
+"""The Starlette application: routes and middleware listed in one place."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+
+from danbao.config import REPO_ROOT, Settings, load_settings
+from danbao.db.models import Tenant
+from danbao.db.setup import close_db, open_db
+from danbao.logs import configure_logging
+from danbao.services import Services
+from danbao.web import api, pages
+from danbao.web.health import healthz
+from danbao.web.middleware import RequestIdMiddleware, TenantHostMiddleware
+from danbao.web.templates import render
+
+
+async def index(request: Request) -> Response:
+    settings: Settings = request.app.state.services.settings
+    # Only the embedded demo lists its guarantors; a production front page names none.
+    tenants = (
+        await Tenant.filter(status="active").order_by("slug").limit(50)
+        if settings.mode == "embedded"
+        else []
+    )
+    return render(request, "index.html", {"tenants": tenants})
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or load_settings()
+    configure_logging(settings.log_level)
+    services = Services.build(settings)
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette) -> AsyncIterator[None]:
+        await open_db(settings, "app")
+        try:
+            yield
+        finally:
+            await services.close()
+            await close_db()
+
+    routes = [
+        Route("/", index),
+        Route("/healthz", healthz),
+        Mount("/static", StaticFiles(directory=REPO_ROOT / "console" / "static"), name="static"),
+        Mount("/t/{slug}/api", routes=api.ROUTES),
+        Mount("/t/{slug}", routes=pages.ROUTES),
+    ]
+    middleware = [
+        Middleware(RequestIdMiddleware),
+        Middleware(
+            TenantHostMiddleware, registry=services.registry, base_domain=settings.base_domain
+        ),
+    ]
+    app = Starlette(routes=routes, middleware=middleware, lifespan=lifespan)
+    app.state.services = services
+    return app

@@ -1,0 +1,120 @@
+"""Staff pages under ``/t/{slug}/``: sign in, home, sign out."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from danbao.audit import record_event
+from danbao.auth.login import LoginRefused, sign_in
+from danbao.auth.secrets import new_token, same
+from danbao.auth.sessions import end_session, start_session
+from danbao.i18n import translate
+from danbao.web.api import set_session_cookie
+from danbao.web.errors import HttpError, locale_of
+from danbao.web.templates import render
+from danbao.web.tenant_endpoint import (
+    LOGIN_CSRF_COOKIE,
+    SESSION_COOKIE,
+    caller_of,
+    cookie_path,
+    cookie_secure,
+    services_of,
+    tenant_endpoint,
+)
+
+
+def _base(request: Request) -> str:
+    return cookie_path(request).rstrip("/")
+
+
+def _login_page(request: Request, error: str | None = None, status: int = 200) -> Response:
+    # Login CSRF: a random value in a cookie and in the form must match (double submit).
+    csrf = request.cookies.get(LOGIN_CSRF_COOKIE) or new_token(24)
+    response = render(
+        request,
+        "login.html",
+        {"tenant": caller_of(request).tenant, "csrf": csrf, "error": error, "base": _base(request)},
+        status_code=status,
+    )
+    response.set_cookie(
+        LOGIN_CSRF_COOKIE,
+        csrf,
+        path=cookie_path(request),
+        httponly=True,
+        secure=cookie_secure(request),
+        samesite="strict",
+    )
+    return response
+
+
+@tenant_endpoint(login_required=False)
+async def login(request: Request) -> Response:
+    if request.method == "GET":
+        return _login_page(request)
+    form = await request.form()
+    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
+    if not cookie or not same(cookie, str(form.get("csrf_token", ""))):
+        raise HttpError(403, "csrf")
+    services = services_of(request)
+    client = request.client.host if request.client else "-"
+    try:
+        user = await sign_in(
+            str(form.get("email", "")),
+            str(form.get("password", "")),
+            client=client,
+            policy=services.login_policy,
+            throttle=services.throttle,
+        )
+    except LoginRefused as refused:
+        minutes = max(1, (refused.retry_after or 0) // 60)
+        message = translate(locale_of(request), f"error.{refused.code}", minutes=minutes)
+        return _login_page(request, message, status=401)
+    token, _ = await start_session(
+        user,
+        hours=services.settings.session_hours,
+        ip=client,
+        user_agent=request.headers.get("user-agent"),
+    )
+    response = RedirectResponse(_base(request) + "/", status_code=303)
+    set_session_cookie(request, response, token)
+    return response
+
+
+@tenant_endpoint(login_required=False)
+async def home(request: Request) -> Response:
+    caller = caller_of(request)
+    if caller.auth is None:
+        return RedirectResponse(_base(request) + "/login", status_code=303)
+    active = await services_of(request).bundles.current()
+    return render(
+        request,
+        "home.html",
+        {
+            "tenant": caller.tenant,
+            "user": caller.user,
+            "csrf": caller.auth.session.csrf_token if caller.auth.session else "",
+            "version": active[0] if active else None,
+            "bundle": active[1] if active else None,
+            "base": _base(request),
+        },
+    )
+
+
+@tenant_endpoint()
+async def logout(request: Request) -> Response:
+    auth = caller_of(request).auth
+    if auth is not None and auth.session is not None:
+        await end_session(auth.session)
+        await record_event("auth.logout", "user", str(auth.user.id))
+    response = RedirectResponse(_base(request) + "/login", status_code=303)
+    response.delete_cookie(SESSION_COOKIE, path=cookie_path(request))
+    return response
+
+
+ROUTES = [
+    Route("/", home, methods=["GET"]),
+    Route("/login", login, methods=["GET", "POST"]),
+    Route("/logout", logout, methods=["POST"]),
+]

@@ -1,0 +1,128 @@
+"""The embedded default end to end: a fresh ``var/``, ``danbao demo``, both demo guarantors."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from danbao.config import REPO_ROOT
+
+pytestmark = pytest.mark.embedded
+DANBAO = str(Path(sys.executable).with_name("danbao"))
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    var = tmp_path_factory.mktemp("embedded-var")
+    port = _free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("DANBAO_")}
+    env |= {"DANBAO_VAR_DIR": str(var), "DANBAO_PORT": str(port)}
+    log = (var / "server.log").open("w")
+    proc = subprocess.Popen(
+        [DANBAO, "demo"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        cwd=tmp_path_factory.mktemp("cwd"),
+    )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                pytest.fail("demo exited:\n" + (var / "server.log").read_text())
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("demo did not come up:\n" + (var / "server.log").read_text())
+        assert (var / "danbao.sqlite3").exists()
+        yield base
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        log.close()
+
+
+def _demo_users() -> dict[str, list[dict[str, str]]]:
+    data = json.loads((REPO_ROOT / "tenants" / "demo.json").read_text(encoding="utf-8"))
+    return {t["slug"]: t["users"] for t in data["tenants"]}
+
+
+def test_health_in_embedded_mode(demo_server: str) -> None:
+    body = httpx.get(f"{demo_server}/healthz").json()
+    assert body["mode"] == "embedded" and body["checks"]["database"]["ok"]
+    assert "redis" not in body["checks"]
+
+
+def test_front_page_lists_the_demo_guarantors(demo_server: str) -> None:
+    page = httpx.get(demo_server).text
+    for slug in _demo_users():
+        assert f"/t/{slug}/login" in page
+
+
+def test_every_demo_user_signs_in_on_their_own_tenant_only(demo_server: str) -> None:
+    users = _demo_users()
+    assert len(users) >= 2
+    for slug, people in users.items():
+        other = next(s for s in users if s != slug)
+        for person in people:
+            with httpx.Client(base_url=demo_server) as client:
+                response = client.post(
+                    f"/t/{slug}/api/session",
+                    json={"email": person["email"], "password": person["password"]},
+                )
+                assert response.status_code == 200, (slug, person["email"], response.text)
+                me = client.get(f"/t/{slug}/api/me").json()
+                assert me["email"] == person["email"]
+                assert sorted(r["id"] for r in me["roles"]) == sorted(person["roles"])
+                token = client.cookies.get("danbao_session")
+            with httpx.Client(base_url=demo_server) as stranger:
+                stranger.cookies.set("danbao_session", token)
+                refused = stranger.get(f"/t/{other}/api/me")
+            assert refused.status_code == 401
+
+
+def test_browser_style_sign_in_with_csrf(demo_server: str) -> None:
+    slug, people = next(iter(_demo_users().items()))
+    with httpx.Client(base_url=demo_server, follow_redirects=False) as client:
+        page = client.get(f"/t/{slug}/login")
+        assert page.status_code == 200 and "登录" in page.text
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        forged = client.post(
+            f"/t/{slug}/login",
+            data={
+                "email": people[0]["email"],
+                "password": people[0]["password"],
+                "csrf_token": "x",
+            },
+        )
+        assert forged.status_code == 403
+        done = client.post(
+            f"/t/{slug}/login",
+            data={
+                "email": people[0]["email"],
+                "password": people[0]["password"],
+                "csrf_token": csrf,
+            },
+        )
+        assert done.status_code == 303
+        home = client.get(f"/t/{slug}/")
+        assert home.status_code == 200 and people[0]["name"] in home.text
