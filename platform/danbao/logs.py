@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import sys
 from contextvars import ContextVar
+from typing import TextIO
 
 from pythonjsonlogger.json import JsonFormatter
 
@@ -17,8 +18,9 @@ request_id_var: ContextVar[str | None] = ContextVar("danbao_request_id", default
 class _ContextFilter(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         record.request_id = request_id_var.get()
-        ctx = current_tenant_or_none()
-        record.tenant = ctx.slug if ctx else None
+        if getattr(record, "tenant", None) is None:
+            ctx = current_tenant_or_none()
+            record.tenant = ctx.slug if ctx else None
         # Structured extras pass through the same redaction as the audit trail.
         for key, value in list(vars(record).items()):
             if isinstance(value, dict):
@@ -26,8 +28,9 @@ class _ContextFilter(logging.Filter):
         return True
 
 
-def configure_logging(level: str = "INFO") -> None:
-    handler = logging.StreamHandler(sys.stderr)
+def json_handler(stream: TextIO) -> logging.Handler:
+    """One JSON object per line, with request id and tenant, secrets redacted."""
+    handler = logging.StreamHandler(stream)
     handler.setFormatter(
         JsonFormatter(
             "%(asctime)s %(levelname)s %(name)s %(message)s %(request_id)s %(tenant)s",
@@ -36,8 +39,12 @@ def configure_logging(level: str = "INFO") -> None:
         )
     )
     handler.addFilter(_ContextFilter())
+    return handler
+
+
+def configure_logging(level: str = "INFO") -> None:
     root = logging.getLogger()
-    root.handlers[:] = [handler]
+    root.handlers[:] = [json_handler(sys.stderr)]
     root.setLevel(level)
     # Tortoise logs every query with its parameters at DEBUG; keep values out of the logs.
     logging.getLogger("tortoise").setLevel(max(logging.INFO, root.level))

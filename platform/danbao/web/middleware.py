@@ -30,6 +30,8 @@ class RequestIdMiddleware:
         incoming = dict(scope["headers"]).get(b"x-request-id", b"").decode("latin-1")
         request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
         token = request_id_var.set(request_id)
+        # Shared with every copy of the scope below; endpoints note the tenant here.
+        state = scope.setdefault("state", {})
         started = time.perf_counter()
         status = 500
 
@@ -50,6 +52,7 @@ class RequestIdMiddleware:
                     "path": scope["path"],
                     "status": status,
                     "ms": round((time.perf_counter() - started) * 1000, 2),
+                    "tenant": state.get("tenant_slug"),
                 },
             )
             request_id_var.reset(token)
@@ -72,6 +75,8 @@ class TenantHostMiddleware:
                 scope = dict(scope)
                 scope["path"] = f"/t/{slug}{scope['path']}"
                 scope["raw_path"] = scope["path"].encode()
+                # The browser sees paths without /t/{slug}: cookies and links must too.
+                scope.setdefault("state", {})["tenant_by_host"] = True
         await self.app(scope, receive, send)
 
     async def _slug_for(self, host: str) -> str | None:

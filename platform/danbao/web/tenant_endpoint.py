@@ -55,9 +55,13 @@ def caller_of(request: Request) -> Caller:
 
 
 def cookie_path(request: Request) -> str:
-    """Cookies of a tenant are scoped to its path, so tenants on one host never mix."""
-    slug = request.path_params.get("slug")
-    return f"/t/{slug}/" if request.url.path.startswith(f"/t/{slug}") else "/"
+    """Cookies of a tenant are scoped to its path, so tenants on one host never mix.
+
+    A tenant served on its own host name owns the whole host, so its cookies take "/".
+    """
+    if request.scope.get("state", {}).get("tenant_by_host"):
+        return "/"
+    return f"/t/{request.path_params['slug']}/"
 
 
 def cookie_secure(request: Request) -> bool:
@@ -97,6 +101,7 @@ def tenant_endpoint(*, login_required: bool = True) -> Callable[[Handler], Handl
             tenant = await services.registry.by_slug(request.path_params["slug"])
             if tenant is None:
                 return error_response(request, HttpError(404, "not_found"))
+            request.state.tenant_slug = tenant.slug
             if not tenant.is_active:
                 return error_response(request, HttpError(403, "suspended"))
             with tenant_scope(TenantContext(tenant.id, tenant.slug)):
