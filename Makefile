@@ -24,11 +24,13 @@ serve: install
 # The whole suite on real PostgreSQL and Redis (see tests/conftest.py for the URLs).
 test: install
 	$(VENV)/bin/ruff check .
+	$(VENV)/bin/mypy
 	$(VENV)/bin/pytest
 
 lint: install
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
 
 bench: install
 	for b in bench/*.py; do $(PY) $$b --quick || exit 1; done

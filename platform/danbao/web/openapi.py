@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 from starlette.requests import Request
@@ -33,8 +34,8 @@ _generator = SchemaGenerator(
 _SLUG_PARAMETER = {"name": "slug", "in": "path", "required": True, "schema": {"type": "string"}}
 
 
-def build_document(routes: list[BaseRoute]) -> dict[str, Any]:
-    schema = _generator.get_schema(routes)
+def build_document(routes: Sequence[BaseRoute]) -> dict[str, Any]:
+    schema = _generator.get_schema(list(routes))
     schema["paths"] = {API_PREFIX + path: ops for path, ops in schema.get("paths", {}).items()}
     for operations in schema["paths"].values():
         for operation in operations.values():
@@ -42,5 +43,5 @@ def build_document(routes: list[BaseRoute]) -> dict[str, Any]:
     return schema
 
 
-def openapi_response(request: Request, routes: list[BaseRoute]) -> Response:
+def openapi_response(request: Request, routes: Sequence[BaseRoute]) -> Response:
     return JSONResponse(build_document(routes))
