@@ -12,8 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from danbao.audit import record_event
-from danbao.auth.login import LoginRefused, sign_in
-from danbao.auth.sessions import end_session, issue_api_token, start_session
+from danbao.auth.login import LoginRefused
+from danbao.auth.sessions import end_session, issue_api_token
 from danbao.authz.grants import is_allowed
 from danbao.db.models import ApiToken, User
 from danbao.definitions import BundleInvalid, validate_bundle_dict
@@ -26,11 +26,11 @@ from danbao.definitions.versions import (
 )
 from danbao.web.errors import HttpError, error_response
 from danbao.web.openapi import openapi_response
+from danbao.web.signin import refusal, set_session_cookie, sign_in_with_password
 from danbao.web.tenant_endpoint import (
     SESSION_COOKIE,
     caller_of,
     cookie_path,
-    cookie_secure,
     services_of,
     tenant_endpoint,
 )
@@ -99,47 +99,15 @@ async def create_session(request: Request) -> Response:
         isinstance(body.get(k), str) for k in ("email", "password")
     ):
         raise HttpError(400, "bad_request", params={"detail": "expected {email, password}"})
-    services = services_of(request)
-    client = request.client.host if request.client else "-"
     try:
-        user = await sign_in(
-            body["email"],
-            body["password"],
-            client=client,
-            policy=services.login_policy,
-            throttle=services.throttle,
-        )
+        user, token, session = await sign_in_with_password(request, body["email"], body["password"])
     except LoginRefused as refused:
-        # Answered, not raised: the failure count and its audit event must commit.
-        status = {"locked": 423, "throttled": 429}.get(refused.code, 401)
-        minutes = max(1, (refused.retry_after or 0) // 60)
-        headers = {"Retry-After": str(refused.retry_after)} if refused.retry_after else None
-        return error_response(
-            request, HttpError(status, refused.code, params={"minutes": minutes}, headers=headers)
-        )
-    token, session = await start_session(
-        user,
-        hours=services.settings.session_hours,
-        ip=client,
-        user_agent=request.headers.get("user-agent"),
-    )
+        return error_response(request, refusal(refused))
     response = JSONResponse(
         {"user": await user_json(request, user), "csrf_token": session.csrf_token}
     )
     set_session_cookie(request, response, token)
     return response
-
-
-def set_session_cookie(request: Request, response: Response, token: str) -> None:
-    response.set_cookie(
-        SESSION_COOKIE,
-        token,
-        max_age=services_of(request).settings.session_hours * 3600,
-        path=cookie_path(request),
-        httponly=True,
-        secure=cookie_secure(request),
-        samesite="lax",
-    )
 
 
 @tenant_endpoint()

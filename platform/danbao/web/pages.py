@@ -7,12 +7,12 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from danbao.audit import record_event
-from danbao.auth.login import LoginRefused, sign_in
+from danbao.auth.login import LoginRefused
 from danbao.auth.secrets import new_token, same
-from danbao.auth.sessions import end_session, start_session
+from danbao.auth.sessions import end_session
 from danbao.i18n import translate
-from danbao.web.api import set_session_cookie
 from danbao.web.errors import HttpError, locale_of
+from danbao.web.signin import refusal, set_session_cookie, sign_in_with_password
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import (
     LOGIN_CSRF_COOKIE,
@@ -57,26 +57,14 @@ async def login(request: Request) -> Response:
     cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
     if not cookie or not same(cookie, str(form.get("csrf_token", ""))):
         raise HttpError(403, "csrf")
-    services = services_of(request)
-    client = request.client.host if request.client else "-"
     try:
-        user = await sign_in(
-            str(form.get("email", "")),
-            str(form.get("password", "")),
-            client=client,
-            policy=services.login_policy,
-            throttle=services.throttle,
+        _, token, _ = await sign_in_with_password(
+            request, str(form.get("email", "")), str(form.get("password", ""))
         )
     except LoginRefused as refused:
-        minutes = max(1, (refused.retry_after or 0) // 60)
-        message = translate(locale_of(request), f"error.{refused.code}", minutes=minutes)
-        return _login_page(request, message, status=401)
-    token, _ = await start_session(
-        user,
-        hours=services.settings.session_hours,
-        ip=client,
-        user_agent=request.headers.get("user-agent"),
-    )
+        error = refusal(refused)
+        message = translate(locale_of(request), f"error.{error.code}", **error.params)
+        return _login_page(request, message, status=error.status)
     response = RedirectResponse(_base(request) + "/", status_code=303)
     set_session_cookie(request, response, token)
     return response
