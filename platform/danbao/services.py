@@ -8,11 +8,16 @@ from redis.asyncio import Redis
 
 from danbao.auth.login import LoginPolicy
 from danbao.auth.throttle import MemoryThrottle, RedisThrottle, Throttle
+from danbao.authz.cache import EnforcerCache
+from danbao.authz.enforcer import TenantEnforcer
+from danbao.authz.propagation import LocalPropagation, PolicyPropagation, Propagation
 from danbao.config import Settings
 from danbao.crypto.master_key import load_master_key
+from danbao.definitions import Bundle
 from danbao.definitions.versions import ActiveBundles
 from danbao.jobs import JobQueue, open_queue
 from danbao.storage import ObjectStore, open_store
+from danbao.tenancy.context import current_tenant
 from danbao.tenancy.registry import TenantRegistry
 
 THROTTLE_WINDOW_SECONDS = 300
@@ -29,6 +34,8 @@ class Services:
     store: ObjectStore
     redis: Redis | None
     master_key: bytes
+    enforcers: EnforcerCache
+    propagation: Propagation
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -37,6 +44,10 @@ class Services:
             RedisThrottle(redis, THROTTLE_WINDOW_SECONDS)
             if redis
             else MemoryThrottle(THROTTLE_WINDOW_SECONDS)
+        )
+        enforcers = EnforcerCache(settings.tenant_cache_size)
+        propagation: Propagation = (
+            PolicyPropagation(redis, enforcers) if redis else LocalPropagation(enforcers)
         )
         return cls(
             settings=settings,
@@ -48,9 +59,24 @@ class Services:
             store=open_store(settings),
             redis=redis,
             master_key=load_master_key(settings),
+            enforcers=enforcers,
+            propagation=propagation,
         )
 
+    async def start(self) -> None:
+        await self.propagation.start()
+
+    async def enforcer(self) -> tuple[int, Bundle, TenantEnforcer] | None:
+        """The tenant in context's current definitions and their compiled policy."""
+        active = await self.bundles.current()
+        if active is None:
+            return None
+        version, bundle = active
+        tenant_id = str(current_tenant().tenant_id)
+        return version, bundle, self.enforcers.get_or_build(tenant_id, version, bundle.permissions)
+
     async def close(self) -> None:
+        await self.propagation.stop()
         await self.queue.close()
         if self.redis is not None:
             await self.redis.aclose()

@@ -12,9 +12,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from danbao.audit import record_event
-from danbao.auth.login import LoginRefused
+from danbao.auth.login import LoginRefused, normalise_email
 from danbao.auth.sessions import end_session, issue_api_token
-from danbao.authz.grants import is_allowed
 from danbao.db.models import ApiToken, User
 from danbao.definitions import BundleInvalid, validate_bundle_dict
 from danbao.definitions.versions import (
@@ -24,7 +23,7 @@ from danbao.definitions.versions import (
     list_versions,
     publish,
 )
-from danbao.web.errors import HttpError, error_response
+from danbao.web.errors import AuditNote, HttpError, error_response
 from danbao.web.openapi import openapi_response
 from danbao.web.signin import refusal, set_session_cookie, sign_in_with_password
 from danbao.web.tenant_endpoint import (
@@ -53,12 +52,13 @@ async def read_json(request: Request) -> Any:
 
 
 async def require(request: Request, resource: str, action: str) -> User:
-    """The caller, if the tenant's matrix grants ``action`` on ``resource``; else 403."""
+    """The caller, if the tenant's compiled matrix grants ``action`` on ``resource``; else
+    403 and an audit event naming what was refused."""
     user: User = caller_of(request).user
-    active = await services_of(request).bundles.current()
-    if active is None or not is_allowed(active[1].permissions, user.roles, resource, action):
-        await record_event("authz.denied", "resource", resource, {"action": action})
-        raise HttpError(403, "forbidden")
+    active = await services_of(request).enforcer()
+    if active is None or not active[2].allowed(user.roles, resource, action):
+        note = AuditNote("authz.denied", "resource", resource, {"action": action})
+        raise HttpError(403, "forbidden", audit=note)
     return user
 
 
@@ -340,6 +340,41 @@ def _uuid_param(raw: str) -> str:
         raise HttpError(404, "not_found") from exc
 
 
+@tenant_endpoint()
+async def authz_explain(request: Request) -> Response:
+    """
+    summary: Why a user may or may not do an action on a resource (?user=e-mail&resource=&action=)
+    tags: [authz]
+    responses:
+      200: {description: "The decision, the role and policy line that decided, its JSON pointer"}
+      404: {description: No such user in this tenant}
+    """
+    await require(request, "admin:users", "read")
+    params = request.query_params
+    resource, action = params.get("resource", ""), params.get("action", "")
+    if not resource or not action:
+        raise HttpError(400, "bad_request", params={"detail": "resource and action are required"})
+    subject = await User.filter(email=normalise_email(params.get("user", ""))).first()
+    active = await services_of(request).enforcer()
+    if subject is None or active is None:
+        raise HttpError(404, "not_found")
+    decision = active[2].explain(subject.roles, resource, action)
+    return JSONResponse(
+        {
+            "user": subject.email,
+            "resource": resource,
+            "action": action,
+            "allowed": decision.allowed,
+            "role": decision.role,
+            "policy": list(decision.policy) if decision.policy else None,
+            "pointer": f"permissions.json#{decision.pointer}" if decision.pointer else None,
+            "reason": decision.reason,
+            "effective_roles": sorted(decision.effective_roles),
+            "definitions_version": active[0],
+        }
+    )
+
+
 @tenant_endpoint(login_required=False)
 async def openapi(request: Request) -> Response:
     """
@@ -362,5 +397,6 @@ ROUTES = [
     Route("/tokens", tokens_index, methods=["GET"]),
     Route("/tokens", tokens_create, methods=["POST"]),
     Route("/tokens/{token_id}", tokens_revoke, methods=["DELETE"]),
+    Route("/authz/explain", authz_explain, methods=["GET"]),
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

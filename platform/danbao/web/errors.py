@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
 from danbao.i18n import negotiate, translate
+
+
+@dataclass(frozen=True)
+class AuditNote:
+    """An audit event that must outlive the refusal: written after the rollback."""
+
+    action: str
+    object_type: str
+    object_id: str
+    data: dict[str, Any]
 
 
 class HttpError(Exception):
@@ -21,8 +32,10 @@ class HttpError(Exception):
         params: dict[str, Any] | None = None,
         details: list[dict[str, Any]] | None = None,
         headers: dict[str, str] | None = None,
+        audit: AuditNote | None = None,
     ) -> None:
         super().__init__(code)
+        self.audit = audit
         self.status = status
         self.code = code
         self.params = params or {}

@@ -16,6 +16,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from tortoise.transactions import in_transaction
 
+from danbao.audit import record_event
 from danbao.auth.secrets import same
 from danbao.auth.sessions import Authenticated, from_api_token, from_session_token
 from danbao.services import Services
@@ -117,6 +118,13 @@ def tenant_endpoint(*, login_required: bool = True) -> Callable[[Handler], Handl
                         request.state.caller = Caller(tenant, auth)
                         return await handler(request)
                 except HttpError as refusal:
+                    if refusal.audit is not None:
+                        # The request's transaction rolled back; the refusal itself stays on record.
+                        note = refusal.audit
+                        async with in_transaction():
+                            await record_event(
+                                note.action, note.object_type, note.object_id, note.data
+                            )
                     return error_response(request, refusal)
 
         return endpoint

@@ -1,4 +1,5 @@
-"""Role grants from ``permissions.json``, following role inheritance. Deny by default."""
+"""A deliberately simple evaluator of role grants, the oracle the Casbin enforcer is checked
+against (tests/test_authz_enforcer.py). Not used by the runtime."""
 
 from __future__ import annotations
 
