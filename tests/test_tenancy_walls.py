@@ -10,7 +10,9 @@ import asyncpg
 import pytest
 from tortoise.transactions import in_transaction
 
+from danbao.audit import record_event
 from danbao.db.models import TENANT_OWNED, CrossTenantWrite, User
+from danbao.db.rls_backend import TenantChangedInTransaction
 from danbao.tenancy.context import MissingTenantContext, tenant_scope
 
 from .conftest import PG_ADMIN_URL, TEST_DB, TenantFixture
@@ -152,3 +154,24 @@ async def test_no_tenant_context_is_an_error_not_all_tenants(app: object) -> Non
         await User.all()
     with pytest.raises(MissingTenantContext):
         await User.create(email="x@y", name="x", password_hash="h")
+
+
+async def test_a_savepoint_cannot_switch_tenant(
+    app: object, tenants: dict[str, TenantFixture]
+) -> None:
+    """A savepoint keeps its transaction's RLS setting, so entering another tenant (or any
+    tenant inside a tenantless transaction) would silently see nothing: refuse it."""
+    with pytest.raises(TenantChangedInTransaction):
+        async with in_transaction():
+            with tenant_scope(tenants["alpha"].context):
+                async with in_transaction():
+                    await User.all().count()
+    with pytest.raises(TenantChangedInTransaction), tenant_scope(tenants["alpha"].context):
+        async with in_transaction():
+            with tenant_scope(tenants["beta"].context):
+                async with in_transaction():
+                    await User.all().count()
+    with tenant_scope(tenants["alpha"].context):
+        async with in_transaction():
+            # Same tenant: an ordinary savepoint (record_event opens one in every request).
+            await record_event("tests.savepoint", "test", "-")

@@ -153,6 +153,24 @@ async def cmd_tenant_versions(args: argparse.Namespace, settings: Settings) -> i
     return await _with_owner_db(settings, work)
 
 
+async def cmd_operator_create(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.auth.operators import create_operator
+
+    password = args.password
+    if password is None:  # prompted, so it stays out of the shell history and `ps`
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            print("error: the passwords differ", file=sys.stderr)
+            return 1
+
+    async def work() -> int:
+        operator = await create_operator(args.email, args.name, password)
+        print(f"created operator {operator.email} ({operator.name})")
+        return 0
+
+    return await _with_owner_db(settings, work)
+
+
 async def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
     from danbao.audit import verify_chain
     from danbao.provisioning import get_tenant, operator_context
@@ -264,6 +282,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("slug")
     p.add_argument("--diff", nargs=2, type=int, metavar=("FROM", "TO"))
     p.set_defaults(run=cmd_tenant_versions)
+
+    operator = sub.add_parser("operator", help="operator accounts").add_subparsers(
+        dest="operator_command", required=True
+    )
+    p = operator.add_parser("create", help="create an operator of the console at /ops")
+    p.add_argument("email")
+    p.add_argument("--name", required=True)
+    p.add_argument("--password", help="prompted for when omitted")
+    p.set_defaults(run=cmd_operator_create)
 
     audit = sub.add_parser("audit", help="audit trail tools").add_subparsers(
         dest="audit_command", required=True

@@ -33,6 +33,10 @@ class TenantNotFound(ProvisioningError):
     pass
 
 
+class TenantExists(ProvisioningError):
+    pass
+
+
 def operator_context(tenant: Tenant, operator: str) -> TenantContext:
     return TenantContext(TenantId(tenant.id), tenant.slug, Principal.operator(operator))
 
@@ -82,7 +86,7 @@ async def create_tenant(
     if ADMIN_ROLE not in bundle.role_ids:
         raise ProvisioningError(f"{bundle_dir}/permissions.json: no {ADMIN_ROLE!r} role")
     if await Tenant.filter(slug=slug).exists():
-        raise ProvisioningError(f"tenant {slug!r} already exists")
+        raise TenantExists(f"tenant {slug!r} already exists")
     tenant = Tenant(id=new_id(), slug=slug, name=name or _display_name(bundle))
     with tenant_scope(operator_context(tenant, operator)):
         async with in_transaction():

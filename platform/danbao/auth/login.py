@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
@@ -12,12 +13,19 @@ from danbao.db.models import User
 
 # Failed attempts per client address within the throttle's window.
 MAX_FAILURES_PER_ADDRESS = 30
+_EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 @dataclass(frozen=True)
 class LoginPolicy:
     max_failures: int
     lockout_seconds: int
+
+    def locked_until(self, failures: int, now: datetime) -> datetime | None:
+        """When an account with ``failures`` consecutive failures unlocks (None: not locked)."""
+        if failures < self.max_failures:
+            return None
+        return now + timedelta(seconds=self.lockout_seconds)
 
 
 class LoginRefused(Exception):
@@ -31,6 +39,14 @@ class LoginRefused(Exception):
 
 def normalise_email(email: str) -> str:
     return email.strip().lower()
+
+
+def check_email(email: str) -> str:
+    """The normalised address, or ValueError; deliberately loose (delivery proves the rest)."""
+    email = normalise_email(email)
+    if len(email) > 254 or not _EMAIL_RE.match(email):
+        raise ValueError(f"not an e-mail address: {email!r}")
+    return email
 
 
 async def sign_in(
@@ -69,9 +85,7 @@ async def _record_failure(
         return
     # The caller answers 401 as a normal response, so this count commits with it.
     failures = user.failed_logins + 1
-    locked_until = (
-        now + timedelta(seconds=policy.lockout_seconds) if failures >= policy.max_failures else None
-    )
+    locked_until = policy.locked_until(failures, now)
     await User.filter(id=user.id).update(failed_logins=failures, locked_until=locked_until)
     action = "auth.locked" if locked_until else "auth.login_failed"
     await record_event(action, "user", str(user.id), {"email": email, "failures": failures})

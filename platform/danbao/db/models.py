@@ -1,11 +1,11 @@
 """Tortoise models.
 
-Two kinds of table. *Global* tables (``tenant``) belong to the operator. *Tenant-owned*
-tables derive from :class:`TenantModel`: their rows carry ``tenant_id``, every query on
-them is scoped to the tenant in context (the first wall), and on PostgreSQL the
-migrations make ``(tenant_id, id)`` the primary key, add composite foreign keys and
-row-level security (the second wall). The ORM sees a single ``id`` key because Tortoise
-has no composite keys; the database holds the real one.
+Two kinds of table. *Global* tables (``tenant``, ``operator``, ``operator_session``)
+belong to the operators. *Tenant-owned* tables derive from :class:`TenantModel`: their
+rows carry ``tenant_id``, every query on them is scoped to the tenant in context (the
+first wall), and on PostgreSQL the migrations make ``(tenant_id, id)`` the primary key,
+add composite foreign keys and row-level security (the second wall). The ORM sees a
+single ``id`` key because Tortoise has no composite keys; the database holds the real one.
 """
 
 from __future__ import annotations
@@ -85,6 +85,37 @@ class Tenant(Model):
     @property
     def is_active(self) -> bool:
         return self.status == "active"
+
+
+class Operator(Model):
+    """A SaaS operator: manages tenants in the operator console, never reads their records."""
+
+    id = fields.UUIDField(primary_key=True, default=new_id)
+    email = fields.CharField(max_length=254, unique=True)
+    name = fields.CharField(max_length=100)
+    password_hash = fields.CharField(max_length=255)
+    failed_logins = fields.IntField(default=0)
+    locked_until = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "operator"
+
+
+class OperatorSession(Model):
+    """A signed-in operator browser. The cookie holds a random token, the row its hash."""
+
+    id = fields.UUIDField(primary_key=True, default=new_id)
+    operator: fields.ForeignKeyRelation[Operator] = fields.ForeignKeyField(
+        "danbao.Operator", related_name="sessions", on_delete=fields.CASCADE
+    )
+    token_hash = fields.CharField(max_length=64, unique=True)
+    csrf_token = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+
+    class Meta:
+        table = "operator_session"
 
 
 class User(TenantModel):

@@ -27,11 +27,26 @@ def tenant_setting_sql() -> str:
     return f"SET LOCAL app.tenant_id = '{value}'"
 
 
+class TenantChangedInTransaction(RuntimeError):
+    """A savepoint was opened for another tenant than its transaction's: it would run under
+    the outer setting (often the empty one, where every policy silently matches nothing)."""
+
+
 class RlsTransactionWrapper(TransactionWrapper):
+    setting = ""
+
     async def begin(self) -> None:
-        await super().begin()
-        if not isinstance(self._parent, TransactionWrapper):  # savepoints inherit the setting
-            await self._connection.execute(tenant_setting_sql())
+        setting = tenant_setting_sql()
+        if isinstance(self._parent, RlsTransactionWrapper):  # a savepoint inherits the setting
+            if setting != self._parent.setting:
+                raise TenantChangedInTransaction(
+                    "enter the tenant scope before the transaction begins, not inside another"
+                )
+            await super().begin()
+        else:
+            await super().begin()
+            await self._connection.execute(setting)
+        self.setting = setting
 
     def _in_transaction(self) -> TransactionContext:
         return NestedTransactionContext(RlsTransactionWrapper(self))

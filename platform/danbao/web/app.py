@@ -17,7 +17,7 @@ from danbao.db.models import Tenant
 from danbao.db.setup import close_db, open_db
 from danbao.logs import configure_logging
 from danbao.services import Services
-from danbao.web import api, pages
+from danbao.web import api, ops, pages
 from danbao.web.health import healthz
 from danbao.web.middleware import RequestIdMiddleware, TenantHostMiddleware
 from danbao.web.templates import render
@@ -42,6 +42,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_db(settings, "app")
+        await services.start()
         try:
             yield
         finally:
@@ -52,6 +53,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/", index),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=REPO_ROOT / "console" / "static"), name="static"),
+        # The operator console: its own sessions and transactions, never tenant_endpoint.
+        Mount("/ops", routes=ops.ROUTES),
         Mount("/t/{slug}/api", routes=api.ROUTES),
         Mount("/t/{slug}", routes=pages.ROUTES),
     ]

@@ -1,4 +1,7 @@
-"""``GET /healthz``: the state of each dependency, 503 when one is down."""
+"""``GET /healthz``: the state of each dependency, 503 when one is down.
+
+:func:`collect_health` is the same report for other callers (the operator console).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from tortoise import connections
 
+from danbao.services import Services
 from danbao.web.tenant_endpoint import services_of
 
 
@@ -27,8 +31,8 @@ async def _timed(check: Any) -> dict[str, Any]:
     return result
 
 
-async def healthz(request: Request) -> Response:
-    services = services_of(request)
+async def collect_health(services: Services) -> dict[str, Any]:
+    """``{"status": "ok" | "degraded", "mode": …, "checks": {name: {"ok", "ms", …}}}``."""
 
     async def database() -> str:
         await connections.get("default").execute_query("SELECT 1")
@@ -45,7 +49,9 @@ async def healthz(request: Request) -> Response:
     checks["jobs"] = await _timed(services.queue.health)
     checks["storage"] = await _timed(services.store.health)
     ok = all(c["ok"] for c in checks.values())
-    return JSONResponse(
-        {"status": "ok" if ok else "degraded", "mode": services.settings.mode, "checks": checks},
-        status_code=200 if ok else 503,
-    )
+    return {"status": "ok" if ok else "degraded", "mode": services.settings.mode, "checks": checks}
+
+
+async def healthz(request: Request) -> Response:
+    report = await collect_health(services_of(request))
+    return JSONResponse(report, status_code=200 if report["status"] == "ok" else 503)
