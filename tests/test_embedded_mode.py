@@ -126,3 +126,20 @@ def test_browser_style_sign_in_with_csrf(demo_server: str) -> None:
         assert done.status_code == 303
         home = client.get(f"/t/{slug}/")
         assert home.status_code == 200 and people[0]["name"] in home.text
+
+
+def test_operator_console_shows_both_guarantors(demo_server: str) -> None:
+    data = json.loads((REPO_ROOT / "tenants" / "demo.json").read_text(encoding="utf-8"))
+    operator = data["operators"][0]
+    with httpx.Client(base_url=demo_server, follow_redirects=False) as client:
+        page = client.get("/ops/login")
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        done = client.post(
+            "/ops/login",
+            data={"email": operator["email"], "password": operator["password"], "csrf_token": csrf},
+        )
+        assert done.status_code == 303
+        dashboard = client.get("/ops/")
+    assert dashboard.status_code == 200
+    for slug in _demo_users():
+        assert slug in dashboard.text
