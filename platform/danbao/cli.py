@@ -193,8 +193,8 @@ async def cmd_demo_load(args: argparse.Namespace, settings: Settings) -> int:
     await run_migrations(settings)
 
     async def work() -> int:
-        created = await load_demo(settings.tenants_dir)
-        print("demo tenants: " + (", ".join(created) if created else "already loaded"))
+        for line in await load_demo(settings.tenants_dir):
+            print(f"demo {line}")
         return 0
 
     return await _with_owner_db(settings, work)

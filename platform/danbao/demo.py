@@ -10,7 +10,13 @@ from tortoise.transactions import in_transaction
 
 from danbao.auth.operators import create_operator
 from danbao.db.models import Operator, Tenant, User
-from danbao.provisioning import ADMIN_ROLE, create_tenant, create_user, operator_context
+from danbao.provisioning import (
+    ADMIN_ROLE,
+    apply_bundle,
+    create_tenant,
+    create_user,
+    operator_context,
+)
 from danbao.tenancy.context import tenant_scope
 
 
@@ -34,36 +40,47 @@ async def load_demo_operators(tenants_dir: Path) -> list[str]:
 
 
 async def load_demo(tenants_dir: Path, *, operator: str = "demo") -> list[str]:
-    """Create the demo operators, then each demo tenant and its users unless it exists;
-    returns the slugs created."""
+    """Bring the demo operators, guarantors and users up to ``tenants/demo.json``: create
+    what is missing and publish changed demo definitions as a new version, so a pulled
+    change shows up at the next ``make demo``. Returns one line per guarantor."""
     await load_demo_operators(tenants_dir)
-    created: list[str] = []
+    report: list[str] = []
     for entry in read_demo_file(tenants_dir):
-        slug = entry["slug"]
-        if await Tenant.filter(slug=slug).exists():
-            continue
-        users = entry["users"]
+        slug, users, bundle_dir = entry["slug"], entry["users"], tenants_dir / entry["bundle"]
         admin = next(u for u in users if ADMIN_ROLE in u["roles"])
-        tenant, _ = await create_tenant(
-            slug,
-            tenants_dir / entry["bundle"],
-            admin_email=admin["email"],
-            admin_password=admin["password"],
-            operator=operator,
-        )
+        tenant = await Tenant.filter(slug=slug).first()
+        if tenant is None:
+            tenant, version = await create_tenant(
+                slug,
+                bundle_dir,
+                admin_email=admin["email"],
+                admin_password=admin["password"],
+                operator=operator,
+            )
+            outcome = f"created with definitions v{version}"
+        else:
+            version, changed = await apply_bundle(slug, bundle_dir, operator=operator)
+            outcome = f"definitions v{version}" + (" (updated)" if changed else "")
         with tenant_scope(operator_context(tenant, operator)):
             async with in_transaction():
-                await User.filter(email=admin["email"]).update(
-                    name=admin["name"], roles=admin["roles"], department=admin.get("department")
+                added = await _add_missing_users(users, admin)
+        report.append(f"{slug}: {outcome}" + (f", {added} users added" if added else ""))
+    return report
+
+
+async def _add_missing_users(users: list[dict[str, Any]], admin: dict[str, Any]) -> int:
+    """Create the demo users the tenant in context lacks; the first admin gets its demo name."""
+    existing = set(await User.filter().values_list("email", flat=True))
+    added = 0
+    for user in users:
+        if user["email"] in existing:
+            if user is admin:
+                await User.filter(email=admin["email"], name="管理员").update(
+                    name=admin["name"], department=admin.get("department")
                 )
-                for user in users:
-                    if user is not admin:
-                        await create_user(
-                            user["email"],
-                            user["name"],
-                            user["password"],
-                            user["roles"],
-                            user.get("department"),
-                        )
-        created.append(slug)
-    return created
+            continue
+        await create_user(
+            user["email"], user["name"], user["password"], user["roles"], user.get("department")
+        )
+        added += 1
+    return added
