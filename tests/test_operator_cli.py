@@ -23,6 +23,7 @@ def run_cli(
     env = {
         **os.environ,
         "DANBAO_DATABASE_URL": settings.database_url,
+        "DANBAO_REDIS_URL": settings.redis_url or "",
         "DANBAO_VAR_DIR": str(settings.var_dir),
         "DANBAO_OPERATOR": "ops-test",
     }
@@ -140,7 +141,7 @@ async def test_suspended_tenant_is_refused_then_resumed(
     suspended = run_cli(settings, "tenant", "suspend", slug, "--reason", "欠费")
     assert suspended.returncode == 0 and "suspended" in suspended.stdout
     async with make_client() as client:
-        for _ in range(40):  # another process changed it: our cache notices within seconds
+        for _ in range(40):  # another process changed it and announced it over Redis
             response = await client.post(
                 f"/t/{slug}/api/session", json={"email": f"a@{slug}.test", "password": PASSWORD}
             )

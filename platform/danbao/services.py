@@ -10,7 +10,12 @@ from danbao.auth.login import LoginPolicy
 from danbao.auth.throttle import MemoryThrottle, RedisThrottle, Throttle
 from danbao.authz.cache import EnforcerCache
 from danbao.authz.enforcer import TenantEnforcer
-from danbao.authz.propagation import LocalPropagation, PolicyPropagation, Propagation
+from danbao.authz.propagation import (
+    LocalPropagation,
+    PolicyPropagation,
+    Propagation,
+    TenantCache,
+)
 from danbao.config import Settings
 from danbao.crypto.master_key import load_master_key
 from danbao.definitions import Bundle
@@ -21,6 +26,20 @@ from danbao.tenancy.context import current_tenant
 from danbao.tenancy.registry import TenantRegistry
 
 THROTTLE_WINDOW_SECONDS = 300
+
+
+@dataclass(frozen=True)
+class TenantCaches:
+    """Every per-tenant cache of a process, dropped together when a tenant changes."""
+
+    caches: tuple[TenantCache, ...]
+
+    def drop_tenant(self, tenant_id: str) -> int:
+        return sum(cache.drop_tenant(tenant_id) for cache in self.caches)
+
+    def clear(self) -> None:
+        for cache in self.caches:
+            cache.clear()
 
 
 @dataclass
@@ -46,13 +65,15 @@ class Services:
             else MemoryThrottle(THROTTLE_WINDOW_SECONDS)
         )
         enforcers = EnforcerCache(settings.tenant_cache_size)
+        registry = TenantRegistry(settings.tenant_cache_size)
+        caches = TenantCaches((enforcers, registry))
         propagation: Propagation = (
-            PolicyPropagation(redis, enforcers) if redis else LocalPropagation(enforcers)
+            PolicyPropagation(redis, caches) if redis else LocalPropagation(caches)
         )
         return cls(
             settings=settings,
-            registry=TenantRegistry(settings.tenant_cache_size),
-            bundles=ActiveBundles(min(settings.tenant_cache_size, 256)),
+            registry=registry,
+            bundles=ActiveBundles(settings.tenant_cache_size),
             throttle=throttle,
             login_policy=LoginPolicy(settings.login_max_failures, settings.login_lockout_seconds),
             queue=open_queue(settings),

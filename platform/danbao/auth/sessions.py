@@ -70,5 +70,7 @@ async def from_api_token(secret: str) -> Authenticated | None:
     user = await User.filter(id=token.user_id, is_active=True).first()
     if user is None:
         return None
-    await ApiToken.filter(id=token.id).update(last_used_at=now)
+    # Recorded at minute resolution: a write on every request would cost more than it tells.
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+        await ApiToken.filter(id=token.id).update(last_used_at=now)
     return Authenticated(user, None, "token")

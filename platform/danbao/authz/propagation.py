@@ -1,4 +1,7 @@
-"""Telling every process that a tenant's permissions changed, over Redis pub/sub.
+"""Telling every process that a tenant changed, over Redis pub/sub.
+
+Receivers drop what they cache of that tenant: its enforcers and its registry entry (so a
+suspension applies everywhere at once, whichever process or command made it).
 
 Enforcers are cached per (tenant, version), so publishing a new version needs no message:
 the next request reads the new head and builds it. A user's roles are an input to every
@@ -27,13 +30,24 @@ from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 from redis.exceptions import RedisError
 
-from .cache import EnforcerCache
-
-CHANNEL = "danbao:authz:changed"
+CHANNEL = "danbao:tenant:changed"
 START_TIMEOUT_SECONDS = 5.0
 _RETRY_SECONDS = (0.1, 0.5, 1.0, 2.0, 5.0)
 
 log = logging.getLogger(__name__)
+
+
+class TenantCache(Protocol):
+    """What a process caches per tenant and can forget."""
+
+    def drop_tenant(self, tenant_id: str) -> int: ...
+    def clear(self) -> None: ...
+
+
+async def announce(redis: Redis, tenant_id: str, version: int = 0) -> None:
+    """Tell every serving process from outside one (the ``danbao`` command)."""
+    body = {"tenant": tenant_id, "version": version, "origin": "announce"}
+    await redis.publish(CHANNEL, json.dumps(body))
 
 
 class Propagation(Protocol):
@@ -45,7 +59,7 @@ class Propagation(Protocol):
 class LocalPropagation:
     """The embedded mode's variant: one process, so only its own cache needs the news."""
 
-    def __init__(self, cache: EnforcerCache) -> None:
+    def __init__(self, cache: TenantCache) -> None:
         self.cache = cache
 
     async def start(self) -> None:
@@ -59,13 +73,13 @@ class LocalPropagation:
 
 
 class PolicyPropagation:
-    """Publishes and applies "tenant T is now at version N" on ``danbao:authz:changed``.
+    """Publishes and applies "tenant T changed (now at version N)" on ``CHANNEL``.
 
     Note that Redis pub/sub ignores the database number: every client of the server
     shares the channel, which is harmless because tenant ids are unique.
     """
 
-    def __init__(self, redis: Redis, cache: EnforcerCache, *, channel: str = CHANNEL) -> None:
+    def __init__(self, redis: Redis, cache: TenantCache, *, channel: str = CHANNEL) -> None:
         self.redis = redis
         self.cache = cache
         self.channel = channel

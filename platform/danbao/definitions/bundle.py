@@ -46,6 +46,17 @@ class Bundle:
 
         return validate_bundle_dict(files, schemas_dir=schemas_dir)
 
+    @classmethod
+    def from_published(cls, files: dict[str, Any]) -> Bundle:
+        """Rebuild a version that was validated when it was published.
+
+        Published versions are immutable (the serving role cannot change them), so they
+        are not validated again: that costs tens of milliseconds per load.
+        """
+        from .validate import _build
+
+        return _build(files)
+
     @cached_property
     def content_hash(self) -> str:
         return "sha256:" + hashlib.sha256(canonical_json(self._files())).hexdigest()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from cachetools import LRUCache
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
@@ -73,24 +71,28 @@ async def diff_versions(old: int, new: int) -> list[Change]:
 
 
 class ActiveBundles:
-    """The latest published bundle per tenant, parsed once per (tenant, version).
+    """The latest published bundle of the tenant in context, parsed once per content.
 
-    Keyed by version number, so a new version is simply a new key: nothing to invalidate.
-    Bounded, so ten thousand idle tenants cost nothing.
+    Keyed by content hash: a new version is a new key (nothing to invalidate), and the
+    many tenants still on the same template share one parsed bundle. Bounded, so ten
+    thousand idle tenants cost nothing.
     """
 
     def __init__(self, maxsize: int = 256) -> None:
-        self._cache: LRUCache[tuple[Any, int], Bundle] = LRUCache(maxsize)
+        self._cache: LRUCache[str, Bundle] = LRUCache(maxsize)
 
     async def current(self) -> tuple[int, Bundle] | None:
-        ctx = current_tenant()
-        head = await DefinitionVersion.filter().order_by("-number").first().values("number")
+        head = (
+            await DefinitionVersion.filter()
+            .order_by("-number")
+            .first()
+            .values("number", "content_hash")
+        )
         if head is None:
             return None
-        key = (ctx.tenant_id, head["number"])
-        bundle = self._cache.get(key)
+        bundle = self._cache.get(head["content_hash"])
         if bundle is None:
             version = await get_version(head["number"])
-            bundle = Bundle.from_dict(version.bundle)
-            self._cache[key] = bundle
+            bundle = Bundle.from_published(version.bundle)
+            self._cache[head["content_hash"]] = bundle
         return head["number"], bundle

@@ -1,7 +1,8 @@
-"""Finding a tenant by slug or host, with a small bounded cache.
+"""Finding a tenant by slug or host, with a bounded cache.
 
-Entries live a few seconds, so a suspension made by another process takes effect
-almost at once; this process drops its own entry immediately.
+A change (suspension, resumption) is announced over Redis and every process drops its
+entry at once (authz/propagation.py); entries also expire after a minute, the backstop
+for the embedded mode, which has no Redis.
 """
 
 from __future__ import annotations
@@ -16,7 +17,8 @@ from danbao.tenancy.context import TenantId
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 RESERVED_SLUGS = frozenset({"api", "ops", "static", "admin", "healthz", "www", "portal", "t"})
-_TTL_SECONDS = 3.0
+_TTL_SECONDS = 60.0
+_MISSING = object()
 
 
 class InvalidSlug(ValueError):
@@ -53,24 +55,40 @@ class TenantInfo:
 
 class TenantRegistry:
     def __init__(self, maxsize: int = 1024) -> None:
-        self._by_slug: TTLCache[str, TenantInfo | None] = TTLCache(maxsize, _TTL_SECONDS)
+        self._by_slug: TTLCache[str, TenantInfo] = TTLCache(maxsize, _TTL_SECONDS)
         self._by_host: TTLCache[str, str | None] = TTLCache(maxsize, _TTL_SECONDS)
 
     async def by_slug(self, slug: str) -> TenantInfo | None:
-        if slug in self._by_slug:
-            return self._by_slug[slug]
+        # One .get(): a TTL entry can expire between a membership test and a read.
+        cached = self._by_slug.get(slug, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
         row = await Tenant.filter(slug=slug).first() if SLUG_RE.match(slug) else None
         info = TenantInfo.of(row) if row else None
-        self._by_slug[slug] = info
+        if info is not None:  # unknown slugs are not cached: they would evict real tenants
+            self._by_slug[slug] = info
         return info
 
     async def slug_for_host(self, host: str) -> str | None:
-        if host in self._by_host:
-            return self._by_host[host]
+        cached = self._by_host.get(host, _MISSING)
+        if cached is not _MISSING:
+            return cached  # type: ignore[return-value]
         row = await Tenant.filter(host=host).first()
-        self._by_host[host] = row.slug if row else None
-        return self._by_host[host]
+        slug = row.slug if row else None
+        self._by_host[host] = slug
+        return slug
 
     def forget(self, slug: str) -> None:
         self._by_slug.pop(slug, None)
+        self._by_host.clear()
+
+    def drop_tenant(self, tenant_id: str) -> int:
+        """Forget the tenant with this id (a change announced by another process)."""
+        slugs = [s for s, info in list(self._by_slug.items()) if str(info.id) == tenant_id]
+        for slug in slugs:
+            self.forget(slug)
+        return len(slugs)
+
+    def clear(self) -> None:
+        self._by_slug.clear()
         self._by_host.clear()

@@ -260,13 +260,13 @@ async def _set_status(request: Request, *, suspend: bool) -> Response:
     slug = request.path_params["slug"]
     reason = str((await request.form()).get("reason", "")).strip()[:500] if suspend else ""
     try:
-        await set_tenant_status(
+        tenant = await set_tenant_status(
             slug, suspend=suspend, operator=signed_in_of(request).operator.email, reason=reason
         )
     except TenantNotFound as exc:
         raise HttpError(404, "not_found") from exc
-    # Other processes notice within the registry's few seconds; this one at once.
-    services_of(request).registry.forget(slug)
+    # Every process (this one included) drops the tenant's cached entries at once.
+    await services_of(request).propagation.publish(str(tenant.id), 0)
     notice = "suspended" if suspend else "resumed"
     query = urlencode({"q": slug, "notice": notice, "slug": slug})
     return RedirectResponse(f"{OPS_PATH}/?{query}", status_code=303)
