@@ -58,6 +58,9 @@ class Settings:
     login_lockout_seconds: int
     session_hours: int
     tenant_cache_size: int
+    """Bound of each heavy per-tenant cache (parsed bundles, compiled policies)."""
+    tenant_registry_size: int
+    """Bound of the tenant lookup cache; entries are a few hundred bytes."""
     schemas_dir: Path = field(default=REPO_ROOT / "schemas")
     tenants_dir: Path = field(default=REPO_ROOT / "tenants")
     console_dir: Path = field(default=REPO_ROOT / "console")
@@ -124,4 +127,5 @@ def load_settings() -> Settings:
         login_lockout_seconds=int(_env("LOGIN_LOCKOUT_SECONDS", "900")),
         session_hours=int(_env("SESSION_HOURS", "12")),
         tenant_cache_size=int(_env("TENANT_CACHE_SIZE", "1024")),
+        tenant_registry_size=int(_env("TENANT_REGISTRY_SIZE", "20000")),
     )

@@ -65,7 +65,7 @@ class Services:
             else MemoryThrottle(THROTTLE_WINDOW_SECONDS)
         )
         enforcers = EnforcerCache(settings.tenant_cache_size)
-        registry = TenantRegistry(settings.tenant_cache_size)
+        registry = TenantRegistry(settings.tenant_registry_size)
         caches = TenantCaches((enforcers, registry))
         propagation: Propagation = (
             PolicyPropagation(redis, caches) if redis else LocalPropagation(caches)
