@@ -22,7 +22,7 @@ from tortoise.transactions import in_transaction
 from danbao.auth.login import LoginRefused, check_email
 from danbao.auth.operators import end_operator_session, operator_sign_in, start_operator_session
 from danbao.auth.passwords import MIN_LENGTH, WeakPassword, check_strength
-from danbao.auth.secrets import new_token, same
+from danbao.auth.secrets import new_token
 from danbao.db.models import Tenant
 from danbao.definitions import BundleInvalid
 from danbao.i18n import translate
@@ -30,6 +30,7 @@ from danbao.provisioning import ProvisioningError, TenantExists, TenantNotFound,
 from danbao.provisioning import set_status as set_tenant_status
 from danbao.tenancy.registry import RESERVED_SLUGS, SLUG_RE, InvalidSlug, check_slug
 from danbao.usage import tenant_usage
+from danbao.web.csrf import check_login_csrf
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.health import collect_health
 from danbao.web.ops_endpoint import (
@@ -67,10 +68,8 @@ async def login(request: Request) -> Response:
         if request.state.operator is not None:
             return RedirectResponse(f"{OPS_PATH}/", status_code=303)
         return _login_page(request)
+    await check_login_csrf(request, OPS_LOGIN_CSRF_COOKIE)
     form = await request.form()
-    cookie = request.cookies.get(OPS_LOGIN_CSRF_COOKIE, "")
-    if not cookie or not same(cookie, str(form.get("csrf_token", ""))):
-        raise HttpError(403, "csrf")
     services = services_of(request)
     # One transaction that commits even on refusal: failure counts and lockouts stick.
     async with in_transaction():

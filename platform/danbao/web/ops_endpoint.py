@@ -17,9 +17,9 @@ from starlette.responses import RedirectResponse, Response
 from tortoise.transactions import in_transaction
 
 from danbao.auth.operators import SignedInOperator, operator_from_token
-from danbao.auth.secrets import same
+from danbao.web.csrf import check_csrf
 from danbao.web.errors import HttpError, error_response
-from danbao.web.tenant_endpoint import SAFE_METHODS, cookie_secure, services_of
+from danbao.web.tenant_endpoint import cookie_secure, services_of
 
 OPS_PATH = "/ops"
 OPS_SESSION_COOKIE = "danbao_ops_session"
@@ -52,18 +52,6 @@ def set_ops_cookie(request: Request, response: Response, name: str, value: str) 
     )
 
 
-async def _check_csrf(request: Request, signed_in: SignedInOperator) -> None:
-    if request.method in SAFE_METHODS:
-        return
-    sent = request.headers.get("x-csrf-token")
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        sent = str((await request.form()).get("csrf_token") or "")
-    if not sent or not same(sent, signed_in.session.csrf_token):
-        raise HttpError(403, "csrf")
-
-
 def ops_endpoint(*, public: bool = False) -> Callable[[Handler], Handler]:
     """``public`` endpoints (the sign-in page) see the operator if any and check nothing;
     the others send anonymous callers to the sign-in page and check the session's CSRF
@@ -82,7 +70,7 @@ def ops_endpoint(*, public: bool = False) -> Callable[[Handler], Handler]:
                 if not public:
                     if signed_in is None:
                         return RedirectResponse(f"{OPS_PATH}/login", status_code=303)
-                    await _check_csrf(request, signed_in)
+                    await check_csrf(request, signed_in.session.csrf_token)
                 return await handler(request)
             except HttpError as refusal:
                 return error_response(request, refusal)

@@ -8,10 +8,11 @@ from starlette.routing import Route
 
 from danbao.audit import record_event
 from danbao.auth.login import LoginRefused
-from danbao.auth.secrets import new_token, same
+from danbao.auth.secrets import new_token
 from danbao.auth.sessions import end_session
 from danbao.i18n import translate
-from danbao.web.errors import HttpError, locale_of
+from danbao.web.csrf import check_login_csrf
+from danbao.web.errors import locale_of
 from danbao.web.signin import refusal, set_session_cookie, sign_in_with_password
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import (
@@ -53,10 +54,8 @@ def _login_page(request: Request, error: str | None = None, status: int = 200) -
 async def login(request: Request) -> Response:
     if request.method == "GET":
         return _login_page(request)
+    await check_login_csrf(request, LOGIN_CSRF_COOKIE)
     form = await request.form()
-    cookie = request.cookies.get(LOGIN_CSRF_COOKIE, "")
-    if not cookie or not same(cookie, str(form.get("csrf_token", ""))):
-        raise HttpError(403, "csrf")
     try:
         _, token, _ = await sign_in_with_password(
             request, str(form.get("email", "")), str(form.get("password", ""))

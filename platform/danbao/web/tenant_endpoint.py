@@ -17,16 +17,15 @@ from starlette.responses import Response
 from tortoise.transactions import in_transaction
 
 from danbao.audit import record_event
-from danbao.auth.secrets import same
 from danbao.auth.sessions import Authenticated, from_api_token, from_session_token
 from danbao.services import Services
 from danbao.tenancy.context import Principal, TenantContext, set_principal, tenant_scope
 from danbao.tenancy.registry import TenantInfo
+from danbao.web.csrf import check_csrf
 from danbao.web.errors import HttpError, error_response
 
 SESSION_COOKIE = "danbao_session"
 LOGIN_CSRF_COOKIE = "danbao_login_csrf"
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -81,19 +80,6 @@ async def _authenticate(request: Request) -> Authenticated | None:
     return await from_session_token(token) if token else None
 
 
-async def _check_csrf(request: Request, auth: Authenticated) -> None:
-    """Cookie-borne sessions must prove the page was ours; bearer tokens are not ambient."""
-    if request.method in SAFE_METHODS or auth.session is None:
-        return
-    sent = request.headers.get("x-csrf-token")
-    if sent is None and request.headers.get("content-type", "").startswith(
-        ("application/x-www-form-urlencoded", "multipart/form-data")
-    ):
-        sent = str((await request.form()).get("csrf_token") or "")
-    if not sent or not same(sent, auth.session.csrf_token):
-        raise HttpError(403, "csrf")
-
-
 def tenant_endpoint(*, login_required: bool = True) -> Callable[[Handler], Handler]:
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
@@ -112,7 +98,8 @@ def tenant_endpoint(*, login_required: bool = True) -> Callable[[Handler], Handl
                         if auth is not None:
                             user = auth.user
                             set_principal(Principal("user", str(user.id), user.name))
-                            await _check_csrf(request, auth)
+                            if auth.session is not None:  # bearer tokens are not ambient: no CSRF
+                                await check_csrf(request, auth.session.csrf_token)
                         elif login_required:
                             raise HttpError(401, "unauthenticated")
                         request.state.caller = Caller(tenant, auth)
