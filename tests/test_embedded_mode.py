@@ -143,3 +143,54 @@ def test_operator_console_shows_both_guarantors(demo_server: str) -> None:
     assert dashboard.status_code == 200
     for slug in _demo_users():
         assert slug in dashboard.text
+
+
+def _resident_id() -> str:
+    from stdnum.cn import ric
+
+    body = "51010219850612301"  # 成都 address code, born 1985-06-12, odd sequence: male
+    return body + ric.calc_check_digit(body + "0")  # stdnum expects a placeholder digit
+
+
+def test_a_record_is_validated_and_numbered_on_sqlite(demo_server: str) -> None:
+    """The embedded mode runs the same records code: validation, scope, numbering."""
+    officer = next(u for u in _demo_users()["qsnd"] if "loan_officer" in u["roles"])
+    data = {
+        "subject_type": "farmer",
+        "applicant_name": "王大山",
+        "id_number": _resident_id(),
+        "mobile": "13912345678",
+        "township": "qingshan",
+        "village": "红星村",
+        "category": "crop",
+        "main_product": "柑橘",
+        "amount": 200000,
+        "term_months": 12,
+        "lending_bank": "qs_rcb",
+        "purpose": "购买种苗和肥料",
+    }
+    with httpx.Client(base_url=demo_server) as client:
+        csrf = client.post(
+            "/t/qsnd/api/session",
+            json={"email": officer["email"], "password": officer["password"]},
+        ).json()["csrf_token"]
+        headers = {"X-CSRF-Token": csrf}
+        bad = client.post(
+            "/t/qsnd/api/forms/agri_loan/records",
+            json={"data": {**data, "id_number": data["id_number"][:-1] + "0"}},
+            headers=headers,
+        )
+        assert bad.status_code == 422
+        assert data["id_number"][:-1] not in bad.text  # the ID is never echoed back
+        created = client.post(
+            "/t/qsnd/api/forms/agri_loan/records", json={"data": data}, headers=headers
+        )
+        assert created.status_code == 201, created.text
+        record_id = created.json()["id"]
+        submitted = client.post(
+            f"/t/qsnd/api/forms/agri_loan/records/{record_id}/submit", headers=headers
+        )
+        assert submitted.status_code == 200, submitted.text
+        assert submitted.json()["number"].startswith("QSND-")
+        listed = client.get("/t/qsnd/api/forms/agri_loan/records").json()
+        assert listed["total"] >= 1

@@ -18,10 +18,14 @@ from danbao.tenancy.context import MissingTenantContext, tenant_scope
 from .conftest import PG_ADMIN_URL, TEST_DB, TenantFixture
 
 WALLS = importlib.import_module("danbao.db.migrations.0002_tenancy_walls")
+# Later migrations that create tenant-owned tables wall them the same way.
+LATER_WALLS = (importlib.import_module("danbao.db.migrations.0004_records"),)
 
 
 def _walls_tables() -> tuple[str, ...]:
-    return tuple(WALLS.TENANT_TABLES)
+    return tuple(WALLS.TENANT_TABLES) + tuple(
+        table for migration in LATER_WALLS for table in migration.TENANT_TABLES
+    )
 
 
 APP_URL = f"{PG_ADMIN_URL.replace('postgres@', 'danbao_app@')}/{TEST_DB}"

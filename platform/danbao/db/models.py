@@ -230,6 +230,44 @@ class StoredFile(TenantModel):
         unique_together = (("tenant_id", "key"),)
 
 
+class Record(TenantModel):
+    """One filled-in form. The data lives in a JSON column keyed by the form field keys.
+
+    form_version pins the definition version the record was created with, and the
+    number is given on submission only. created_by and department feed the data scopes.
+    """
+
+    form_id = fields.CharField(max_length=63)
+    form_version = fields.IntField()
+    number = fields.CharField(max_length=64, null=True)
+    status = fields.CharField(max_length=16, default="draft")  # draft | submitted
+    data: Any = fields.JSONField(default=dict)
+    revision = fields.IntField(default=1)
+    created_by = fields.UUIDField()
+    department = fields.CharField(max_length=63, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    submitted_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "form_record"
+        # SQLite lets many NULLs share a unique key; PostgreSQL gets a partial index too.
+        unique_together = (("tenant_id", "number"),)
+        indexes = (("tenant_id", "form_id", "created_at"),)
+
+
+class NumberSequence(TenantModel):
+    """The last value handed out by one named document-number sequence in one period."""
+
+    name = fields.CharField(max_length=63)
+    period = fields.CharField(max_length=16)
+    last_value = fields.BigIntField(default=0)
+
+    class Meta:
+        table = "number_sequence"
+        unique_together = (("tenant_id", "name", "period"),)
+
+
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
     User,
     Session,
@@ -238,5 +276,7 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     AuditHead,
     AuditEvent,
     StoredFile,
+    Record,
+    NumberSequence,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import uuid
 from datetime import UTC, datetime
 from typing import Any
@@ -23,7 +22,9 @@ from danbao.definitions.versions import (
     list_versions,
     publish,
 )
-from danbao.web.errors import AuditNote, HttpError, error_response
+from danbao.web import records_api
+from danbao.web.errors import HttpError, error_response
+from danbao.web.guards import read_json, require
 from danbao.web.openapi import openapi_response
 from danbao.web.signin import refusal, set_session_cookie, sign_in_with_password
 from danbao.web.tenant_endpoint import (
@@ -33,33 +34,6 @@ from danbao.web.tenant_endpoint import (
     services_of,
     tenant_endpoint,
 )
-
-MAX_JSON_BYTES = 8 * 1024 * 1024
-
-
-async def read_json(request: Request) -> Any:
-    if not request.headers.get("content-type", "").startswith("application/json"):
-        raise HttpError(
-            415, "bad_request", params={"detail": "Content-Type must be application/json"}
-        )
-    body = await request.body()
-    if len(body) > MAX_JSON_BYTES:
-        raise HttpError(413, "bad_request", params={"detail": "body too large"})
-    try:
-        return json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise HttpError(400, "bad_request", params={"detail": str(exc)}) from exc
-
-
-async def require(request: Request, resource: str, action: str) -> User:
-    """The caller, if the tenant's compiled matrix grants ``action`` on ``resource``; else
-    403 and an audit event naming what was refused."""
-    user: User = caller_of(request).user
-    active = await services_of(request).enforcer()
-    if active is None or not active[2].allowed(user.roles, resource, action):
-        note = AuditNote("authz.denied", "resource", resource, {"action": action})
-        raise HttpError(403, "forbidden", audit=note)
-    return user
 
 
 async def user_json(request: Request, user: User) -> dict[str, Any]:
@@ -398,5 +372,6 @@ ROUTES = [
     Route("/tokens", tokens_create, methods=["POST"]),
     Route("/tokens/{token_id}", tokens_revoke, methods=["DELETE"]),
     Route("/authz/explain", authz_explain, methods=["GET"]),
+    *records_api.ROUTES,
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

@@ -1,0 +1,89 @@
+"""One form of a bundle, seen the way the records runtime needs it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from functools import cached_property
+from typing import Any
+
+from danbao.definitions import Bundle
+from danbao.definitions.layout import Kind, path_for
+
+DEFAULT_NUMBERING = "project"
+
+
+class FormNotFound(LookupError):
+    """The bundle has no form of that id."""
+
+
+@dataclass(frozen=True, eq=False)
+class FormDefinition:
+    """A form's JSON content (already validated when its bundle was published)."""
+
+    form_id: str
+    content: dict[str, Any]
+
+    @classmethod
+    def from_bundle(cls, bundle: Bundle, form_id: str) -> FormDefinition:
+        form = bundle.forms.get(form_id)
+        if form is None:
+            raise FormNotFound(form_id)
+        return cls(form_id, form)
+
+    @classmethod
+    def from_files(cls, files: dict[str, Any], form_id: str) -> FormDefinition:
+        """From a stored version's file map, without validating it again."""
+        form = files.get(path_for(Kind.FORM, form_id))
+        if not isinstance(form, dict):
+            raise FormNotFound(form_id)
+        return cls(form_id, form)
+
+    @property
+    def schema(self) -> dict[str, Any]:
+        schema: dict[str, Any] = self.content["schema"]
+        return schema
+
+    @property
+    def properties(self) -> dict[str, Any]:
+        properties: dict[str, Any] = self.schema.get("properties", {})
+        return properties
+
+    @cached_property
+    def sensitive_fields(self) -> frozenset[str]:
+        """Fields marked ``x-sensitive``: their values never reach the audit trail."""
+        return frozenset(k for k, p in self.properties.items() if p.get("x-sensitive") is True)
+
+    @cached_property
+    def field_order(self) -> tuple[str, ...]:
+        """Field keys in the order the form shows them.
+
+        The layout's lists, not the schema's ``properties``: definitions are stored as
+        JSONB, which does not keep the order of an object's keys.
+        """
+        shown = [
+            f for section in self.content.get("ui", {}).get("layout", []) for f in section["fields"]
+        ]
+        ordered = list(dict.fromkeys(f for f in shown if f in self.properties))
+        return tuple(ordered + sorted(set(self.properties) - set(ordered)))
+
+    @cached_property
+    def search_field(self) -> str | None:
+        """The first plain (not sensitive) string field of the form, which ``q`` searches."""
+        for key in self.field_order:
+            prop = self.properties[key]
+            if prop.get("type") == "string" and not prop.get("x-sensitive"):
+                return key
+        return None
+
+    @property
+    def numbering_key(self) -> str:
+        """Which ``tenant.json`` numbering rule numbers this form's records."""
+        key = self.content.get("x-numbering")
+        return key if isinstance(key, str) and key else DEFAULT_NUMBERING
+
+    def label(self, field: str, locale: str) -> str:
+        """The field's label in ``locale``: the UI label, else the schema title, else the key."""
+        ui_label = self.content.get("ui", {}).get("fields", {}).get(field, {}).get("label", {})
+        title = self.properties.get(field, {}).get("title")
+        text = ui_label.get(locale) or ui_label.get("zh-CN") or title or field
+        return str(text)

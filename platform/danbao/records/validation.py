@@ -1,0 +1,117 @@
+"""Checking a record's data against its form's JSON Schema.
+
+A draft may be incomplete, so saving one checks only the fields that are present (type,
+format, limits; ``required`` is dropped at every depth); submitting checks the whole
+schema. Each refusal is a :class:`FieldError` with a JSON pointer and a message in the
+caller's language, never the value itself (ID numbers must not be reflected).
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError
+
+from danbao.definitions.bundle import canonical_json
+from danbao.forms import InvalidValue, format_checker
+from danbao.records.definition import FormDefinition
+from danbao.records.messages import field_message
+
+# Keywords that make a value mandatory; a draft drops them.
+_MANDATORY = ("required", "dependentRequired")
+
+
+@dataclass(frozen=True)
+class FieldError:
+    pointer: str
+    message: str
+
+    def as_json(self) -> dict[str, str]:
+        return {"pointer": self.pointer, "message": self.message}
+
+
+def pointer_of(path: list[str | int] | tuple[str | int, ...]) -> str:
+    """RFC 6901: ``~`` and ``/`` in a key are escaped."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+def validate_data(
+    form: FormDefinition, data: dict[str, Any], *, complete: bool, locale: str
+) -> list[FieldError]:
+    """Every problem with ``data``, one per field (the most specific), by pointer."""
+    found: dict[str, tuple[str, FieldError]] = {}
+    for key in data:
+        if key not in form.properties:
+            found[pointer_of([key])] = ("unknown", _error(form, [key], "unknown", locale))
+    for error in _validator(form, complete).iter_errors(data):
+        for path, keyword, limit in _expand(error):
+            pointer = pointer_of(path)
+            current = found.get(pointer)
+            # A format check says more than a pattern; otherwise the first one stands.
+            if current is None or (keyword == "format" and current[0] != "format"):
+                found[pointer] = (keyword, _error(form, path, keyword, locale, limit, error))
+    return [found[p][1] for p in sorted(found)]
+
+
+def _expand(error: ValidationError) -> list[tuple[list[str | int], str, object]]:
+    path = list(error.absolute_path)
+    keyword = str(error.validator)
+    if keyword == "required" and isinstance(error.instance, dict):
+        missing = [n for n in error.validator_value if n not in error.instance]
+        return [([*path, name], keyword, None) for name in missing]
+    return [(path, keyword, error.validator_value)]
+
+
+def _error(
+    form: FormDefinition,
+    path: list[str | int],
+    keyword: str,
+    locale: str,
+    limit: object = "",
+    error: ValidationError | None = None,
+) -> FieldError:
+    pointer = pointer_of(path)
+    if keyword == "format" and error is not None and isinstance(error.cause, InvalidValue):
+        # Our formats explain themselves (checksum, birth date …) without the value.
+        label = form.label(str(path[0]), locale) if path else ""
+        reason = error.cause.invalid.message(locale)
+        return FieldError(pointer, f"{label}：{reason}" if locale != "en" else f"{label}: {reason}")
+    label = form.label(str(path[0]), locale) if path else form.form_id
+    return FieldError(pointer, field_message(keyword, locale, label, limit))
+
+
+def _validator(form: FormDefinition, complete: bool) -> Draft202012Validator:
+    return _compiled(canonical_json(form.schema), complete)
+
+
+@lru_cache(maxsize=256)
+def _compiled(schema_json: bytes, complete: bool) -> Draft202012Validator:
+    # Keyed by content, so a new definition version simply compiles anew.
+    schema = json.loads(schema_json)
+    if not complete:
+        schema = _without_mandatory(schema)
+    return Draft202012Validator(schema, format_checker=format_checker())
+
+
+# Keywords whose value maps names (field keys, definitions) to subschemas: a field may
+# well be called "required", so their keys are never dropped.
+_NAME_MAPS = ("properties", "patternProperties", "$defs", "dependentSchemas")
+
+
+def _without_mandatory(schema: Any) -> Any:
+    if isinstance(schema, list):
+        return [_without_mandatory(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    return {
+        key: (
+            {name: _without_mandatory(sub) for name, sub in value.items()}
+            if key in _NAME_MAPS and isinstance(value, dict)
+            else _without_mandatory(value)
+        )
+        for key, value in schema.items()
+        if key not in _MANDATORY
+    }

@@ -1,0 +1,289 @@
+"""Records of a tenant's forms over HTTP, under ``/t/{slug}/api/forms/{form_id}/records``.
+
+Thin: parse, find the form and authorise (``form:<id>``: create, update, submit, read),
+fetch the record through the scoped access functions, call the action, answer with the
+payload the caller's field rules allow. A record outside the caller's data scope is a
+404, exactly like one that does not exist or belongs to another tenant.
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from typing import Any, Literal, cast
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from danbao.authz.enforcer import TenantEnforcer
+from danbao.authz.fields import FieldRules
+from danbao.authz.masking import apply_field_rules
+from danbao.db.models import Record, User
+from danbao.definitions import Bundle
+from danbao.definitions.versions import VersionNotFound, get_version
+from danbao.records import actions
+from danbao.records.access import SORTS, ListQuery, get_record, list_records, scope_of
+from danbao.records.definition import FormDefinition, FormNotFound
+from danbao.records.numbering import NoNumberingRule, pattern_for
+from danbao.web.errors import HttpError, locale_of
+from danbao.web.guards import check_allowed, read_json
+from danbao.web.tenant_endpoint import caller_of, services_of, tenant_endpoint
+
+MAX_PER_PAGE = 100
+DEFAULT_PER_PAGE = 20
+
+
+@dataclass(frozen=True)
+class _Context:
+    """The caller, the form at the current definitions, and the compiled matrix."""
+
+    user: User
+    version: int
+    bundle: Bundle
+    enforcer: TenantEnforcer
+    form: FormDefinition
+
+    @property
+    def rules(self) -> FieldRules:
+        return self.enforcer.field_rules(self.user.roles, self.form.form_id)
+
+
+async def _authorise(request: Request, action: str) -> _Context:
+    user: User = caller_of(request).user
+    active = await services_of(request).enforcer()
+    if active is None:
+        raise HttpError(404, "not_found")
+    version, bundle, enforcer = active
+    try:
+        form = FormDefinition.from_bundle(bundle, request.path_params["form_id"])
+    except FormNotFound as exc:
+        raise HttpError(404, "not_found") from exc
+    check_allowed(enforcer, user, f"form:{form.form_id}", action)
+    return _Context(user, version, bundle, enforcer, form)
+
+
+async def _pinned_form(ctx: _Context, record: Record) -> FormDefinition:
+    """The form as it was at the version the record was created with."""
+    if record.form_version == ctx.version:
+        return ctx.form
+    try:
+        stored = await get_version(record.form_version)
+        return FormDefinition.from_files(stored.bundle, record.form_id)
+    except (VersionNotFound, FormNotFound):
+        return ctx.form  # a version cannot vanish; fall back rather than strand the record
+
+
+async def _record(ctx: _Context, request: Request, *, for_update: bool = False) -> Record:
+    try:
+        record_id = uuid.UUID(request.path_params["record_id"])
+    except ValueError as exc:
+        raise HttpError(404, "not_found") from exc
+    scope = scope_of(ctx.enforcer, ctx.user, ctx.form.form_id)
+    record = await get_record(ctx.form.form_id, record_id, scope, for_update=for_update)
+    if record is None:
+        raise HttpError(404, "not_found")
+    return record
+
+
+def _record_json(record: Record, rules: FieldRules) -> dict[str, Any]:
+    return {
+        "id": str(record.id),
+        "form_id": record.form_id,
+        "form_version": record.form_version,
+        "number": record.number,
+        "status": record.status,
+        "revision": record.revision,
+        "data": apply_field_rules(record.data, rules),
+        "created_by": str(record.created_by),
+        "department": record.department,
+        "created_at": record.created_at.isoformat(),
+        "updated_at": record.updated_at.isoformat(),
+        "submitted_at": record.submitted_at.isoformat() if record.submitted_at else None,
+    }
+
+
+def _invalid(request: Request, refused: actions.RecordInvalid) -> HttpError:
+    return HttpError(422, "invalid", details=[e.as_json() for e in refused.errors])
+
+
+async def _data_of(request: Request) -> tuple[dict[str, Any], int | None]:
+    body = await read_json(request)
+    data = body.get("data") if isinstance(body, dict) else None
+    if not isinstance(data, dict):
+        raise HttpError(400, "bad_request", params={"detail": "expected {data: {...}}"})
+    revision = body.get("version")
+    if revision is not None and (isinstance(revision, bool) or not isinstance(revision, int)):
+        raise HttpError(400, "bad_request", params={"detail": "version must be an integer"})
+    return data, revision
+
+
+@tenant_endpoint()
+async def records_create(request: Request) -> Response:
+    """
+    summary: Create a draft record of a form (only the fields given are checked)
+    tags: [records]
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, required: [data], properties: {data: {type: object}}}
+    responses:
+      201: {description: The draft}
+      403: {description: Not allowed (needs form:<id> create)}
+      404: {description: No such form}
+      422: {description: "Invalid; details list {pointer, message}"}
+    """
+    ctx = await _authorise(request, "create")
+    data, _ = await _data_of(request)
+    rules = ctx.rules
+    try:
+        record = await actions.create_draft(
+            ctx.form, ctx.version, data, user=ctx.user, rules=rules, locale=locale_of(request)
+        )
+    except actions.RecordInvalid as refused:
+        raise _invalid(request, refused) from refused
+    return JSONResponse(_record_json(record, rules), status_code=201)
+
+
+def _list_query(request: Request) -> ListQuery:
+    params = request.query_params
+    try:
+        page = int(params.get("page") or 1)
+        per_page = int(params.get("per_page") or DEFAULT_PER_PAGE)
+    except ValueError as exc:
+        raise HttpError(
+            400, "bad_request", params={"detail": "page and per_page: numbers"}
+        ) from exc
+    status = params.get("status") or None
+    sort = params.get("sort") or "-created_at"
+    if page < 1 or not 1 <= per_page <= MAX_PER_PAGE:
+        detail = f"page >= 1, per_page 1-{MAX_PER_PAGE}"
+        raise HttpError(400, "bad_request", params={"detail": detail})
+    if status not in (None, actions.DRAFT, actions.SUBMITTED):
+        raise HttpError(400, "bad_request", params={"detail": "status: draft or submitted"})
+    if sort not in SORTS:
+        raise HttpError(400, "bad_request", params={"detail": "sort: " + ", ".join(sorted(SORTS))})
+    return ListQuery(
+        page=page,
+        per_page=per_page,
+        status=cast(Literal["draft", "submitted"] | None, status),
+        q=(params.get("q") or "").strip()[:100],
+        sort=sort,
+    )
+
+
+@tenant_endpoint()
+async def records_index(request: Request) -> Response:
+    """
+    summary: The records of a form the caller may see (?page=&per_page=&status=&q=&sort=)
+    tags: [records]
+    parameters:
+      - {name: page, in: query, schema: {type: integer, minimum: 1}}
+      - {name: per_page, in: query, schema: {type: integer, minimum: 1, maximum: 100}}
+      - {name: status, in: query, schema: {enum: [draft, submitted]}}
+      - {name: q, in: query, schema: {type: string}, description: number or first text field}
+      - {name: sort, in: query, schema: {enum: [created_at, -created_at, number, -number]}}
+    responses:
+      200: {description: "{items, total, page, per_page}, within the caller's data scope"}
+      403: {description: Not allowed (needs form:<id> read)}
+      404: {description: No such form}
+    """
+    ctx = await _authorise(request, "read")
+    query = _list_query(request)
+    scope = scope_of(ctx.enforcer, ctx.user, ctx.form.form_id)
+    items, total = await list_records(ctx.form.form_id, scope, query, ctx.form.search_field)
+    rules = ctx.rules
+    return JSONResponse(
+        {
+            "items": [_record_json(r, rules) for r in items],
+            "total": total,
+            "page": query.page,
+            "per_page": query.per_page,
+        }
+    )
+
+
+@tenant_endpoint()
+async def record_show(request: Request) -> Response:
+    """
+    summary: One record, with the fields the caller's field rules show
+    tags: [records]
+    responses:
+      200: {description: The record}
+      404: {description: No such form, or no such record in the caller's scope}
+    """
+    ctx = await _authorise(request, "read")
+    record = await _record(ctx, request)
+    return JSONResponse(_record_json(record, ctx.rules))
+
+
+@tenant_endpoint()
+async def record_update(request: Request) -> Response:
+    """
+    summary: Save a draft; the given fields are merged in (null clears one)
+    tags: [records]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [data]
+            properties:
+              data: {type: object}
+              version: {type: integer, description: the revision edited; another gives 409}
+    responses:
+      200: {description: The draft}
+      404: {description: No such record in the caller's scope}
+      409: {description: Submitted already, or changed since the given version}
+      422: {description: "Invalid or not writable; details list {pointer, message}"}
+    """
+    ctx = await _authorise(request, "update")
+    data, revision = await _data_of(request)
+    record = await _record(ctx, request, for_update=True)
+    form = await _pinned_form(ctx, record)
+    rules = ctx.rules
+    try:
+        record = await actions.save_draft(
+            record, form, data, rules=rules, locale=locale_of(request), revision=revision
+        )
+    except (actions.NotADraft, actions.StaleRevision) as exc:
+        raise HttpError(409, "conflict") from exc
+    except actions.RecordInvalid as refused:
+        raise _invalid(request, refused) from refused
+    return JSONResponse(_record_json(record, rules))
+
+
+@tenant_endpoint()
+async def record_submit(request: Request) -> Response:
+    """
+    summary: Submit a draft; the whole form is checked and the record gets its number
+    tags: [records]
+    responses:
+      200: {description: The submitted record with its number}
+      404: {description: No such record in the caller's scope}
+      409: {description: Submitted already}
+      422: {description: "Invalid; details list {pointer, message}"}
+    """
+    ctx = await _authorise(request, "submit")
+    record = await _record(ctx, request, for_update=True)
+    form = await _pinned_form(ctx, record)
+    try:
+        pattern = pattern_for(ctx.bundle.tenant, form.numbering_key)
+        record = await actions.submit(record, form, pattern, locale=locale_of(request))
+    except NoNumberingRule as exc:
+        detail = f"tenant.json has no numbering rule {form.numbering_key!r}"
+        raise HttpError(409, "bad_request", params={"detail": detail}) from exc
+    except actions.NotADraft as exc:
+        raise HttpError(409, "conflict") from exc
+    except actions.RecordInvalid as refused:
+        raise _invalid(request, refused) from refused
+    return JSONResponse(_record_json(record, ctx.rules))
+
+
+ROUTES = [
+    Route("/forms/{form_id}/records", records_create, methods=["POST"]),
+    Route("/forms/{form_id}/records", records_index, methods=["GET"]),
+    Route("/forms/{form_id}/records/{record_id}", record_show, methods=["GET"]),
+    Route("/forms/{form_id}/records/{record_id}", record_update, methods=["PATCH"]),
+    Route("/forms/{form_id}/records/{record_id}/submit", record_submit, methods=["POST"]),
+]
