@@ -23,7 +23,11 @@ from danbao.definitions.versions import ActiveBundles
 from danbao.jobs import JobQueue, open_queue
 from danbao.storage import ObjectStore, open_store
 from danbao.tenancy.context import current_tenant
-from danbao.tenancy.registry import TenantRegistry
+from danbao.tenancy.registry import (
+    TTL_WITH_ANNOUNCEMENTS,
+    TTL_WITHOUT_ANNOUNCEMENTS,
+    TenantRegistry,
+)
 
 THROTTLE_WINDOW_SECONDS = 300
 
@@ -65,7 +69,10 @@ class Services:
             else MemoryThrottle(THROTTLE_WINDOW_SECONDS)
         )
         enforcers = EnforcerCache(settings.tenant_cache_size)
-        registry = TenantRegistry(settings.tenant_registry_size)
+        registry = TenantRegistry(
+            settings.tenant_registry_size,
+            TTL_WITH_ANNOUNCEMENTS if redis else TTL_WITHOUT_ANNOUNCEMENTS,
+        )
         caches = TenantCaches((enforcers, registry))
         propagation: Propagation = (
             PolicyPropagation(redis, caches) if redis else LocalPropagation(caches)

@@ -1,8 +1,9 @@
 """Finding a tenant by slug or host, with a bounded cache.
 
 A change (suspension, resumption) is announced over Redis and every process drops its
-entry at once (authz/propagation.py); entries also expire after a minute, the backstop
-for the embedded mode, which has no Redis.
+entry at once (authz/propagation.py). Entries also expire: after a minute in the embedded
+mode, which has no Redis to hear a command-line change by; after ten minutes otherwise,
+a backstop only (a process that loses Redis clears the cache when it reconnects).
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from danbao.tenancy.context import TenantId
 
 SLUG_RE = re.compile(r"^[a-z][a-z0-9-]{1,62}$")
 RESERVED_SLUGS = frozenset({"api", "ops", "static", "admin", "healthz", "www", "portal", "t"})
-_TTL_SECONDS = 60.0
+TTL_WITHOUT_ANNOUNCEMENTS = 60.0
+TTL_WITH_ANNOUNCEMENTS = 600.0
 _MISSING = object()
 
 
@@ -54,9 +56,9 @@ class TenantInfo:
 
 
 class TenantRegistry:
-    def __init__(self, maxsize: int = 1024) -> None:
-        self._by_slug: TTLCache[str, TenantInfo] = TTLCache(maxsize, _TTL_SECONDS)
-        self._by_host: TTLCache[str, str | None] = TTLCache(maxsize, _TTL_SECONDS)
+    def __init__(self, maxsize: int = 1024, ttl: float = TTL_WITHOUT_ANNOUNCEMENTS) -> None:
+        self._by_slug: TTLCache[str, TenantInfo] = TTLCache(maxsize, ttl)
+        self._by_host: TTLCache[str, str | None] = TTLCache(maxsize, ttl)
 
     async def by_slug(self, slug: str) -> TenantInfo | None:
         # One .get(): a TTL entry can expire between a membership test and a read.
