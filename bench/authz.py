@@ -21,17 +21,15 @@ from __future__ import annotations
 import argparse
 import gc
 import json
-import os
-import platform
 import random
 import statistics
 import time
 import tracemalloc
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from typing import Any, TypeVar
 
+from benchlib import percentile, print_header
 from danbao.authz.cache import EnforcerCache
 from danbao.authz.compiler import compile_permissions
 from danbao.authz.enforcer import TenantEnforcer
@@ -118,10 +116,6 @@ def requests_for(tenant: str, seed: int, count: int) -> list[Request]:
         resource = rng.choice([*RESOURCES, *ADMIN, "form:unknown"])
         out.append(Request(tenant, held, resource, rng.choice(ACTIONS)))
     return out
-
-
-def percentile(values: Sequence[float], p: int) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[p - 1]
 
 
 def time_each(call: Callable[[T], object], items: Sequence[T]) -> list[float]:
@@ -273,14 +267,7 @@ def main() -> None:
     else:
         plan = Plan(args.tenants or 1_000, 20, warm_samples=500_000, uncached_samples=5_000,
                     quick=False)  # fmt: skip
-    print(
-        f"bench {BENCH}: {'quick' if plan.quick else 'full'} run, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    )
-    print(
-        f"machine: {platform.node()} {platform.machine()}, nproc {os.cpu_count()}, "
-        f"Python {platform.python_version()}"
-    )
+    print_header(BENCH, plan.quick)
     print(
         f"plan: {plan.tenants} tenants x {POLICIES} policies, {plan.requests_per_tenant} "
         f"distinct requests per tenant, {plan.warm_samples} warm and "

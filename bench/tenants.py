@@ -23,7 +23,6 @@ import gc
 import json
 import multiprocessing
 import os
-import platform
 import random
 import resource
 import statistics
@@ -45,6 +44,7 @@ import httpx
 from asgi_lifespan import LifespanManager
 from tortoise.transactions import in_transaction
 
+from benchlib import percentile, print_header
 from danbao.audit.chain import GENESIS_HASH, _hash, _payload, verify_chain
 from danbao.auth.login import normalise_email
 from danbao.auth.passwords import hash_password
@@ -446,10 +446,6 @@ async def run_block(
     return cursor + count
 
 
-def p99(values: Sequence[float]) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[98]
-
-
 async def miss_costs(sample: Sequence[Provisioned]) -> dict[str, float]:
     """What one miss of each bounded cache costs, measured on the app's own connection."""
     lookup, fetch, parse = [], [], []
@@ -619,7 +615,7 @@ async def _run(plan: Plan, settings: Settings, wall: float) -> list[dict[str, An
         costs = await miss_costs(random.Random(7).sample(every, min(20, len(every))))
 
     med_a, med_b = statistics.median(samples_a), statistics.median(samples_b)
-    p99_a, p99_b = p99(samples_a), p99(samples_b)
+    p99_a, p99_b = percentile(samples_a, 99), percentile(samples_b, 99)
     ratio = med_b / med_a
     touched = len(many)
     per_tenant = (rss_after - rss_before) / touched
@@ -699,14 +695,7 @@ def main() -> None:
         )
     if plan.tenants <= max(plan.real, FEW):
         parser.error(f"--tenants must exceed {max(plan.real, FEW)}")
-    print(
-        f"bench {BENCH}: {'quick' if plan.quick else 'full'} run, "
-        f"{datetime.now(UTC):%Y-%m-%d %H:%M} UTC"
-    )
-    print(
-        f"machine: {platform.node()} {platform.machine()}, nproc {os.cpu_count()}, "
-        f"Python {platform.python_version()}"
-    )
+    print_header(BENCH, plan.quick)
     print(
         f"plan: {plan.tenants} tenants ({plan.real} via create_tenant), phase A {FEW} "
         f"tenants x {plan.per_block_a}/round, phase B all x {plan.per_block_b}/round, "
