@@ -375,3 +375,24 @@ def test_cli_operator_create(settings: Settings, tenants: dict[str, TenantFixtur
     assert weak.returncode == 1 and "password" in weak.stderr
     bad = run_cli(settings, "operator", "create", "nope", "--name", "n", "--password", PASSWORD)
     assert bad.returncode == 1 and "e-mail" in bad.stderr
+
+
+async def test_an_operator_has_no_way_into_tenant_business_data(
+    make_client: ClientFactory, operator: str, tenants: dict[str, TenantFixture]
+) -> None:
+    """The console's session means nothing on tenant paths: records, users, definitions."""
+    async with make_client() as client:
+        csrf = await ops_sign_in(client, operator)
+        ops_cookie = client.cookies.get("danbao_ops_session")
+    assert ops_cookie
+    async with make_client() as client:
+        client.cookies.set("danbao_ops_session", ops_cookie)
+        client.cookies.set("danbao_session", ops_cookie)  # even replayed as a tenant session
+        for path in (
+            "/t/alpha/api/forms/application/records",
+            "/t/alpha/api/me",
+            "/t/alpha/api/definitions/versions",
+        ):
+            response = await client.get(path, headers={"X-CSRF-Token": csrf})
+            assert response.status_code == 401, (path, response.status_code)
+            assert "admin@alpha.test" not in response.text

@@ -8,6 +8,7 @@ from datetime import UTC, datetime, timedelta
 from danbao.auth.secrets import new_token, token_hash
 from danbao.db.models import ApiToken, Session, User
 
+LAST_USED_RESOLUTION = timedelta(hours=1)
 API_TOKEN_PREFIX = "dbt_"  # noqa: S105 (a marker, not a secret)
 
 
@@ -70,7 +71,8 @@ async def from_api_token(secret: str) -> Authenticated | None:
     user = await User.filter(id=token.user_id, is_active=True).first()
     if user is None:
         return None
-    # Recorded at minute resolution: a write on every request would cost more than it tells.
-    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=1):
+    # Recorded at hour resolution ("used within the last hour" is what an administrator
+    # needs): a write per request would make every read a write.
+    if token.last_used_at is None or now - token.last_used_at > LAST_USED_RESOLUTION:
         await ApiToken.filter(id=token.id).update(last_used_at=now)
     return Authenticated(user, None, "token")
