@@ -7,9 +7,12 @@ cross-tenant test is one line. Tests that change state make their own users or t
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import dataclasses
 import os
+import shutil
+import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass
@@ -17,7 +20,9 @@ from dataclasses import dataclass
 import asyncpg
 import httpx
 import pytest
+import uvicorn
 from asgi_lifespan import LifespanManager
+from playwright.async_api import Browser, async_playwright
 from redis.asyncio import Redis
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
@@ -143,3 +148,47 @@ async def sign_in(client: httpx.AsyncClient, slug: str, email: str) -> str:
     )
     assert response.status_code == 200, response.text
     return str(response.json()["csrf_token"])
+
+
+# Browser tests: the session's app over real HTTP and a headless Chromium at a phone's size.
+CHROMIUM = "/usr/bin/chromium"
+PHONE = {"width": 390, "height": 844}
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture(scope="session")
+async def base_url(app: Starlette) -> AsyncIterator[str]:
+    """The session's app served over real HTTP (the database is already open)."""
+    port = _free_port()
+    server = uvicorn.Server(
+        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
+    )
+    task = asyncio.create_task(server.serve())
+    while not server.started:  # uvicorn offers no event to await  # noqa: ASYNC110
+        await asyncio.sleep(0.05)
+    yield f"http://127.0.0.1:{port}"
+    server.should_exit = True
+    await task
+
+
+@pytest.fixture(scope="session")
+async def browser() -> AsyncIterator[Browser]:
+    assert shutil.which(CHROMIUM), "install Debian's chromium (the CI script does)"
+    async with async_playwright() as pw:
+        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        await browser.close()

@@ -2,60 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
-import shutil
-import socket
-from collections.abc import AsyncIterator
 from pathlib import Path
 
-import pytest
-import uvicorn
-from playwright.async_api import Browser, async_playwright
-from starlette.applications import Starlette
+from playwright.async_api import Browser
 
-from .conftest import PASSWORD, TenantFixture
+from .conftest import PASSWORD, PHONE, TenantFixture
 
-CHROMIUM = "/usr/bin/chromium"
-PHONE = {"width": 390, "height": 844}
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-@pytest.fixture(scope="session")
-async def base_url(app: Starlette) -> AsyncIterator[str]:
-    """The session's app served over real HTTP (the database is already open)."""
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event to await  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
-
-
-@pytest.fixture(scope="session")
-async def browser() -> AsyncIterator[Browser]:
-    assert shutil.which(CHROMIUM), "install Debian's chromium (the CI script does)"
-    async with async_playwright() as pw:
-        browser = await pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
-        yield browser
-        await browser.close()
+# The served app (`base_url`) and the headless Chromium (`browser`) are in conftest.py,
+# shared with the browser tests of other pages.
 
 
 async def test_sign_in_on_a_phone(

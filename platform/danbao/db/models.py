@@ -36,8 +36,6 @@ class TenantModel(Model):
     id = fields.UUIDField(primary_key=True, default=new_id)
     tenant_id = fields.UUIDField()
 
-    all_objects = Manager()  # unscoped; used only by migrations-level tooling and tests
-
     class Meta:
         abstract = True
 

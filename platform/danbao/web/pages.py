@@ -1,4 +1,5 @@
-"""Staff pages under ``/t/{slug}/``: sign in, home, sign out."""
+"""Staff pages under ``/t/{slug}/``: sign in, home, sign out; the records pages of
+forms live in ``form_pages``."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from danbao.auth.login import LoginRefused
 from danbao.auth.secrets import new_token
 from danbao.auth.sessions import end_session
 from danbao.i18n import translate
+from danbao.web import form_pages
 from danbao.web.csrf import check_login_csrf
 from danbao.web.errors import locale_of
 from danbao.web.signin import refusal, set_session_cookie, sign_in_with_password
@@ -85,6 +87,7 @@ async def home(request: Request) -> Response:
             "version": active[0] if active else None,
             "bundle": active[1] if active else None,
             "base": _base(request),
+            "form_links": await form_pages.form_links(request, caller.user),
         },
     )
 
@@ -104,4 +107,5 @@ ROUTES = [
     Route("/", home, methods=["GET"]),
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
+    *form_pages.ROUTES,
 ]

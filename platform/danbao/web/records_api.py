@@ -35,7 +35,7 @@ DEFAULT_PER_PAGE = 20
 
 
 @dataclass(frozen=True)
-class _Context:
+class FormContext:
     """The caller, the form at the current definitions, and the compiled matrix."""
 
     user: User
@@ -49,7 +49,11 @@ class _Context:
         return self.enforcer.field_rules(self.user.roles, self.form.form_id)
 
 
-async def _authorise(request: Request, action: str) -> _Context:
+async def authorise(request: Request, action: str) -> FormContext:
+    """The caller, the form and the matrix, if the caller may ``action`` on the form.
+
+    Shared with the staff pages (``form_pages``), which authorise exactly as the API does.
+    """
     user: User = caller_of(request).user
     active = await services_of(request).enforcer()
     if active is None:
@@ -60,10 +64,10 @@ async def _authorise(request: Request, action: str) -> _Context:
     except FormNotFound as exc:
         raise HttpError(404, "not_found") from exc
     check_allowed(enforcer, user, f"form:{form.form_id}", action)
-    return _Context(user, version, bundle, enforcer, form)
+    return FormContext(user, version, bundle, enforcer, form)
 
 
-async def _pinned_form(ctx: _Context, record: Record) -> FormDefinition:
+async def pinned_form(ctx: FormContext, record: Record) -> FormDefinition:
     """The form as it was at the version the record was created with."""
     if record.form_version == ctx.version:
         return ctx.form
@@ -74,7 +78,9 @@ async def _pinned_form(ctx: _Context, record: Record) -> FormDefinition:
         return ctx.form  # a version cannot vanish; fall back rather than strand the record
 
 
-async def _record(ctx: _Context, request: Request, *, for_update: bool = False) -> Record:
+async def record_in_scope(
+    ctx: FormContext, request: Request, *, for_update: bool = False
+) -> Record:
     try:
         record_id = uuid.UUID(request.path_params["record_id"])
     except ValueError as exc:
@@ -133,7 +139,7 @@ async def records_create(request: Request) -> Response:
       404: {description: No such form}
       422: {description: "Invalid; details list {pointer, message}"}
     """
-    ctx = await _authorise(request, "create")
+    ctx = await authorise(request, "create")
     data, _ = await _data_of(request)
     rules = ctx.rules
     try:
@@ -188,7 +194,7 @@ async def records_index(request: Request) -> Response:
       403: {description: Not allowed (needs form:<id> read)}
       404: {description: No such form}
     """
-    ctx = await _authorise(request, "read")
+    ctx = await authorise(request, "read")
     query = _list_query(request)
     scope = scope_of(ctx.enforcer, ctx.user, ctx.form.form_id)
     items, total = await list_records(ctx.form.form_id, scope, query, ctx.form.search_field)
@@ -212,8 +218,8 @@ async def record_show(request: Request) -> Response:
       200: {description: The record}
       404: {description: No such form, or no such record in the caller's scope}
     """
-    ctx = await _authorise(request, "read")
-    record = await _record(ctx, request)
+    ctx = await authorise(request, "read")
+    record = await record_in_scope(ctx, request)
     return JSONResponse(_record_json(record, ctx.rules))
 
 
@@ -237,10 +243,10 @@ async def record_update(request: Request) -> Response:
       409: {description: Submitted already, or changed since the given version}
       422: {description: "Invalid or not writable; details list {pointer, message}"}
     """
-    ctx = await _authorise(request, "update")
+    ctx = await authorise(request, "update")
     data, revision = await _data_of(request)
-    record = await _record(ctx, request, for_update=True)
-    form = await _pinned_form(ctx, record)
+    record = await record_in_scope(ctx, request, for_update=True)
+    form = await pinned_form(ctx, record)
     rules = ctx.rules
     try:
         record = await actions.save_draft(
@@ -264,9 +270,9 @@ async def record_submit(request: Request) -> Response:
       409: {description: Submitted already}
       422: {description: "Invalid; details list {pointer, message}"}
     """
-    ctx = await _authorise(request, "submit")
-    record = await _record(ctx, request, for_update=True)
-    form = await _pinned_form(ctx, record)
+    ctx = await authorise(request, "submit")
+    record = await record_in_scope(ctx, request, for_update=True)
+    form = await pinned_form(ctx, record)
     try:
         pattern = pattern_for(ctx.bundle.tenant, form.numbering_key)
         record = await actions.submit(record, form, pattern, locale=locale_of(request))

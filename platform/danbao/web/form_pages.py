@@ -1,0 +1,510 @@
+"""Staff pages for the records of a form, generated from its definition.
+
+``/t/{slug}/forms/{form_id}/records`` lists the caller's records, ``…/new`` and
+``…/records/{id}`` show the form. Authorisation, scope, field rules, validation and
+numbering are the records domain's, reached exactly as the JSON API reaches them
+(``records_api.authorise`` and friends); this module only turns a definition into
+fields, form posts into data, and refusals into messages beside their fields.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from starlette.datastructures import FormData
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from danbao.authz.fields import FieldRule, FieldRules
+from danbao.authz.masking import apply_field_rules
+from danbao.db.models import Record, User
+from danbao.definitions import Bundle
+from danbao.i18n import translate
+from danbao.records import actions
+from danbao.records.access import ListQuery, list_records, scope_of
+from danbao.records.definition import FormDefinition
+from danbao.records.numbering import NoNumberingRule, pattern_for
+from danbao.records.validation import FieldError
+from danbao.web.errors import HttpError, locale_of
+from danbao.web.guards import check_allowed
+from danbao.web.records_api import FormContext, authorise, pinned_form, record_in_scope
+from danbao.web.templates import render
+from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
+
+CHINA = ZoneInfo("Asia/Shanghai")
+PER_PAGE = 20
+TEXTAREA_OVER = 200
+_ROW_NAME = re.compile(r"^([a-z][a-z0-9_]*)\[(\d{1,4})\]\[([a-z][a-z0-9_]*)\]$")
+
+
+def _base(request: Request) -> str:
+    return cookie_path(request).rstrip("/")
+
+
+def _form_url(request: Request, form_id: str, *parts: str) -> str:
+    return "/".join([f"{_base(request)}/forms/{form_id}", *parts])
+
+
+def creatable_forms(bundle: Bundle | None, enforcer: Any, user: User) -> dict[str, bool]:
+    """Form id -> whether ``user`` may create one, for the forms the user may read."""
+    if bundle is None or enforcer is None:
+        return {}
+    found: dict[str, bool] = {}
+    for form_id in bundle.forms:
+        resource = f"form:{form_id}"
+        if enforcer.allowed(user.roles, resource, "read"):
+            found[form_id] = enforcer.allowed(user.roles, resource, "create")
+    return found
+
+
+# ---------------------------------------------------------------- the form, as fields
+
+
+@dataclass
+class Field:
+    """One input of the page, with what the template needs and nothing else."""
+
+    key: str
+    name: str  # the form-post name: ``amount`` or ``shareholders[0][name]``
+    dom_id: str
+    label: str
+    kind: str  # text, textarea, select, number, checkbox, date, array
+    value: Any = None
+    required: bool = False
+    help: str = ""
+    placeholder: str = ""
+    input_type: str = "text"
+    inputmode: str = ""
+    step: str = ""
+    options: list[tuple[str, str]] = field(default_factory=list)
+    rule: str = FieldRule.WRITABLE
+    error: str = ""
+    rows: list[list[Field]] = field(default_factory=list)
+    template_row: list[Field] = field(default_factory=list)
+    row_errors: dict[int, str] = field(default_factory=dict)
+
+    @property
+    def editable(self) -> bool:
+        return self.rule == FieldRule.WRITABLE
+
+
+def _text(value: Any, locale: str) -> str:
+    if isinstance(value, dict):
+        return str(value.get(locale) or value.get("zh-CN") or next(iter(value.values()), ""))
+    return "" if value is None else str(value)
+
+
+def _options(prop: Mapping[str, Any], locale: str) -> list[tuple[str, str]] | None:
+    if isinstance(prop.get("oneOf"), list) and all(
+        isinstance(o, dict) and "const" in o for o in prop["oneOf"]
+    ):
+        return [(str(o["const"]), _text(o.get("title", o["const"]), locale)) for o in prop["oneOf"]]
+    if isinstance(prop.get("enum"), list):
+        return [(str(v), str(v)) for v in prop["enum"]]
+    return None
+
+
+def _is_rows(prop: Mapping[str, Any]) -> bool:
+    items = prop.get("items")
+    return prop.get("type") == "array" and isinstance(items, dict) and items.get("type") == "object"
+
+
+def _describe(
+    f: Field, prop: Mapping[str, Any], ui: Mapping[str, Any], locale: str
+) -> None:  # fills the kind-specific parts of ``f`` from the schema
+    options = _options(prop, locale)
+    kind = prop.get("type")
+    if options is not None:
+        f.kind, f.options = "select", options
+    elif kind in ("number", "integer"):
+        f.kind, f.input_type = "number", "number"
+        f.inputmode, f.step = ("numeric", "1") if kind == "integer" else ("decimal", "any")
+    elif kind == "boolean":
+        f.kind = "checkbox"
+    elif prop.get("format") == "date":
+        f.kind, f.input_type = "date", "date"
+    elif (prop.get("maxLength") or 0) > TEXTAREA_OVER or ui.get("widget") == "textarea":
+        f.kind = "textarea"
+    else:
+        f.kind = "text"
+        if prop.get("format") == "cn-mobile":
+            f.input_type, f.inputmode = "tel", "tel"
+    f.help = _text(prop.get("description") or ui.get("help"), locale)
+    f.placeholder = _text(ui.get("placeholder"), locale)
+
+
+def _row_fields(
+    key: str, items: Mapping[str, Any], index: str, row: Mapping[str, Any], rule: str, locale: str
+) -> list[Field]:
+    required = set(items.get("required", []))
+    fields = []
+    for sub, prop in items.get("properties", {}).items():
+        f = Field(
+            key=sub,
+            name=f"{key}[{index}][{sub}]",
+            dom_id=f"f-{key}-{index}-{sub}",
+            label=_text(prop.get("title") or sub, locale),
+            kind="text",
+            value=row.get(sub),
+            required=sub in required,
+            rule=rule,
+        )
+        _describe(f, prop, {}, locale)
+        fields.append(f)
+    return fields
+
+
+def build_sections(
+    form: FormDefinition,
+    values: Mapping[str, Any],
+    rules: FieldRules,
+    errors: Mapping[str, str],
+    locale: str,
+    *,
+    read_only: bool,
+) -> list[dict[str, Any]]:
+    """The layout's sections with their fields; hidden fields are left out."""
+    required = set(form.schema.get("required", []))
+    ui_fields = form.content.get("ui", {}).get("fields", {})
+    layout = form.content.get("ui", {}).get("layout") or [{"fields": list(form.field_order)}]
+    sections = []
+    for section in layout:
+        fields = []
+        for key in section.get("fields", []):
+            prop = form.properties.get(key)
+            rule = rules.rule(key)
+            if prop is None or rule == FieldRule.HIDDEN:
+                continue
+            if read_only and rule == FieldRule.WRITABLE:
+                rule = FieldRule.READONLY
+            f = Field(
+                key=key,
+                name=key,
+                dom_id=f"f-{key}",
+                label=form.label(key, locale),
+                kind="text",
+                value=values.get(key),
+                required=key in required,
+                rule=rule,
+                error=errors.get(f"/{key}", ""),
+            )
+            if _is_rows(prop) and rule != FieldRule.MASKED:
+                f.kind = "array"
+                f.help = _text(
+                    prop.get("description") or ui_fields.get(key, {}).get("help"), locale
+                )
+                given = values.get(key)
+                for i, row in enumerate(given if isinstance(given, list) else []):
+                    cells = _row_fields(key, prop["items"], str(i), row or {}, rule, locale)
+                    for cell in cells:
+                        cell.error = errors.get(f"/{key}/{i}/{cell.key}", "")
+                    f.rows.append(cells)
+                    if errors.get(f"/{key}/{i}"):
+                        f.row_errors[i] = errors[f"/{key}/{i}"]
+                f.template_row = _row_fields(key, prop["items"], "__INDEX__", {}, rule, locale)
+            else:
+                _describe(f, prop, ui_fields.get(key, {}), locale)
+                if rule == FieldRule.MASKED:  # shown as the API shows it, never editable
+                    f.kind, f.input_type = "text", "text"
+                    f.value = values.get(key)
+            fields.append(f)
+        if fields:
+            sections.append({"title": _text(section.get("title"), locale), "fields": fields})
+    return sections
+
+
+# ---------------------------------------------------------------- form posts, as data
+
+
+def _convert(prop: Mapping[str, Any], raw: str) -> Any:
+    """A posted string as the schema's type; what does not parse stays a string, so the
+    domain's validation names the field (``… should be a number``)."""
+    kind = prop.get("type")
+    if kind == "integer":
+        try:
+            return int(raw)
+        except ValueError:
+            return raw
+    if kind == "number":
+        try:
+            number = float(raw)
+        except ValueError:
+            return raw
+        if not math.isfinite(number):
+            return raw
+        return (
+            int(number)
+            if number.is_integer() and "." not in raw and "e" not in raw.lower()
+            else number
+        )
+    return raw
+
+
+def data_from_form(
+    form: FormDefinition, posted: FormData, rules: FieldRules, *, existing: Mapping[str, Any]
+) -> dict[str, Any]:
+    """The writable fields of the post, typed. Empty inputs are omitted, except that a
+    field the record already holds is cleared (``None``, as the API's merge patch)."""
+    data: dict[str, Any] = {}
+    rows: dict[str, dict[int, dict[str, str]]] = {}
+    for name, item in posted.multi_items():
+        match = _ROW_NAME.match(name)
+        if match and isinstance(item, str):
+            key, index, sub = match.group(1), int(match.group(2)), match.group(3)
+            rows.setdefault(key, {}).setdefault(index, {})[sub] = item
+    for key, prop in form.properties.items():
+        if rules.rule(key) != FieldRule.WRITABLE:
+            continue  # masked, readonly and hidden fields are not posted, so never written
+        if _is_rows(prop):
+            items = prop["items"]
+            typed_rows = []
+            for index in sorted(rows.get(key, {})):
+                row = {
+                    sub: _typed(items.get("properties", {}).get(sub, {}), raw)
+                    for sub, raw in rows[key][index].items()
+                }
+                row = {k: v for k, v in row.items() if v is not None}
+                if row:
+                    typed_rows.append(row)
+            value: Any = typed_rows or None
+        elif prop.get("type") == "boolean":
+            value = posted.get(key) is not None
+        else:
+            raw = posted.get(key)
+            value = _typed(prop, raw) if isinstance(raw, str) else None
+        if value is not None:
+            data[key] = value
+        elif key in existing:
+            data[key] = None
+    return data
+
+
+def _typed(prop: Mapping[str, Any], raw: str) -> Any:
+    if prop.get("type") == "boolean":
+        return raw in ("on", "true", "1")
+    text = raw.strip()
+    return _convert(prop, text) if text else None
+
+
+# ---------------------------------------------------------------- pages
+
+
+def _status_label(request: Request, status: str) -> str:
+    return translate(locale_of(request), f"form.status.{status}")
+
+
+def _page(
+    request: Request,
+    ctx: FormContext,
+    form: FormDefinition,
+    *,
+    record: Record | None,
+    values: Mapping[str, Any],
+    errors: list[FieldError] | None = None,
+    status_code: int = 200,
+) -> Response:
+    locale = locale_of(request)
+    rules = ctx.rules
+    roles = ctx.user.roles
+    resource = f"form:{form.form_id}"
+    if record is None:
+        can_save = ctx.enforcer.allowed(roles, resource, "create")
+        can_submit = can_save and ctx.enforcer.allowed(roles, resource, "submit")
+        action = _form_url(request, form.form_id, "new")
+    else:
+        draft = record.status == actions.DRAFT
+        can_save = draft and ctx.enforcer.allowed(roles, resource, "update")
+        can_submit = can_save and ctx.enforcer.allowed(roles, resource, "submit")
+        action = _form_url(request, form.form_id, "records", str(record.id))
+    by_pointer = {e.pointer: e.message for e in errors or []}
+    sections = build_sections(form, values, rules, by_pointer, locale, read_only=not can_save)
+    caller = caller_of(request)
+    return render(
+        request,
+        "forms/record.html",
+        {
+            "tenant": caller.tenant,
+            "base": _base(request),
+            "csrf": caller.auth.session.csrf_token if caller.auth and caller.auth.session else "",
+            "form": form,
+            "title": _text(form.content.get("title"), locale) or form.form_id,
+            "description": _text(form.content.get("description"), locale),
+            "record": record,
+            "status_label": _status_label(request, record.status if record else actions.DRAFT),
+            "sections": sections,
+            "errors": [{"message": e.message, "anchor": _anchor(e.pointer)} for e in errors or []],
+            "action": action,
+            "can_save": can_save,
+            "can_submit": can_submit,
+            "list_url": _form_url(request, form.form_id, "records"),
+            "notice": request.query_params.get("done") if record is not None else None,
+        },
+        status_code=status_code,
+    )
+
+
+def _anchor(pointer: str) -> str:
+    parts = [p for p in pointer.split("/") if p]
+    return "f-" + "-".join(parts) if parts else ""
+
+
+@tenant_endpoint()
+async def records_page(request: Request) -> Response:
+    ctx = await authorise(request, "read")
+    locale = locale_of(request)
+    try:
+        page = max(1, int(request.query_params.get("page") or 1))
+    except ValueError:
+        page = 1
+    scope = scope_of(ctx.enforcer, ctx.user, ctx.form.form_id)
+    query = ListQuery(page=page, per_page=PER_PAGE)
+    items, total = await list_records(ctx.form.form_id, scope, query, ctx.form.search_field)
+    rules = ctx.rules
+    first = ctx.form.search_field
+    cards = []
+    for record in items:
+        shown = apply_field_rules(record.data, rules)
+        cards.append(
+            {
+                "url": _form_url(request, ctx.form.form_id, "records", str(record.id)),
+                "number": record.number,
+                "status": record.status,
+                "status_label": _status_label(request, record.status),
+                "created": record.created_at.astimezone(CHINA).date().isoformat(),
+                "summary": str(shown.get(first, "")) if first else "",
+            }
+        )
+    caller = caller_of(request)
+    return render(
+        request,
+        "forms/records.html",
+        {
+            "tenant": caller.tenant,
+            "base": _base(request),
+            "title": _text(ctx.form.content.get("title"), locale) or ctx.form.form_id,
+            "cards": cards,
+            "total": total,
+            "page": page,
+            "pages": max(1, -(-total // PER_PAGE)),
+            "new_url": _form_url(request, ctx.form.form_id, "new")
+            if ctx.enforcer.allowed(ctx.user.roles, f"form:{ctx.form.form_id}", "create")
+            else None,
+        },
+    )
+
+
+@tenant_endpoint()
+async def new_page(request: Request) -> Response:
+    ctx = await authorise(request, "create")
+    locale = locale_of(request)
+    if request.method == "GET":
+        defaults = {k: p["default"] for k, p in ctx.form.properties.items() if "default" in p}
+        return _page(request, ctx, ctx.form, record=None, values=defaults)
+    posted = await request.form()
+    rules = ctx.rules
+    data = data_from_form(ctx.form, posted, rules, existing={})
+    try:
+        record = await actions.create_draft(
+            ctx.form, ctx.version, data, user=ctx.user, rules=rules, locale=locale
+        )
+    except actions.RecordInvalid as refused:
+        return _page(
+            request, ctx, ctx.form, record=None, values=data, errors=refused.errors, status_code=422
+        )
+    if posted.get("action") == "submit":
+        check_allowed(ctx.enforcer, ctx.user, f"form:{ctx.form.form_id}", "submit")
+        return await _submit(request, ctx, ctx.form, record)
+    return _to_record(request, ctx.form.form_id, record, "saved")
+
+
+def _to_record(request: Request, form_id: str, record: Record, done: str) -> Response:
+    url = _form_url(request, form_id, "records", str(record.id)) + f"?done={done}"
+    return RedirectResponse(url, status_code=303)
+
+
+async def _submit(
+    request: Request, ctx: FormContext, form: FormDefinition, record: Record
+) -> Response:
+    try:
+        pattern = pattern_for(ctx.bundle.tenant, form.numbering_key)
+        record = await actions.submit(record, form, pattern, locale=locale_of(request))
+    except NoNumberingRule as exc:
+        detail = f"tenant.json has no numbering rule {form.numbering_key!r}"
+        raise HttpError(409, "bad_request", params={"detail": detail}) from exc
+    except actions.NotADraft as exc:
+        raise HttpError(409, "conflict") from exc
+    except actions.RecordInvalid as refused:
+        # The draft is saved; the page now edits it, so the next post does not add another.
+        values = apply_field_rules(record.data, ctx.rules)
+        return _page(
+            request, ctx, form, record=record, values=values, errors=refused.errors, status_code=422
+        )
+    return _to_record(request, form.form_id, record, "submitted")
+
+
+@tenant_endpoint()
+async def record_page(request: Request) -> Response:
+    if request.method == "GET":
+        ctx = await authorise(request, "read")
+        record = await record_in_scope(ctx, request)
+        form = await pinned_form(ctx, record)
+        values = apply_field_rules(record.data, ctx.rules)
+        return _page(request, ctx, form, record=record, values=values)
+    ctx = await authorise(request, "update")
+    posted = await request.form()
+    submitting = posted.get("action") == "submit"
+    if submitting:
+        check_allowed(ctx.enforcer, ctx.user, f"form:{ctx.form.form_id}", "submit")
+    record = await record_in_scope(ctx, request, for_update=True)
+    form = await pinned_form(ctx, record)
+    rules = ctx.rules
+    revision_raw = str(posted.get("revision") or "")
+    revision = int(revision_raw) if revision_raw.isdigit() else None
+    shown = apply_field_rules(record.data, rules)
+    patch = data_from_form(form, posted, rules, existing=record.data)
+    try:
+        record = await actions.save_draft(
+            record, form, patch, rules=rules, locale=locale_of(request), revision=revision
+        )
+    except (actions.NotADraft, actions.StaleRevision) as exc:
+        raise HttpError(409, "conflict") from exc
+    except actions.RecordInvalid as refused:
+        values = {**shown, **{k: v for k, v in patch.items() if v is not None}}
+        for key in [k for k, v in patch.items() if v is None]:
+            values.pop(key, None)
+        return _page(
+            request, ctx, form, record=record, values=values, errors=refused.errors, status_code=422
+        )
+    if submitting:
+        return await _submit(request, ctx, form, record)
+    return _to_record(request, form.form_id, record, "saved")
+
+
+async def form_links(request: Request, user: User) -> list[dict[str, Any]]:
+    """For the home page: each form the user may read, its list and (if allowed) new page."""
+    active = await services_of(request).enforcer()
+    if active is None:
+        return []
+    _, bundle, enforcer = active
+    locale = locale_of(request)
+    return [
+        {
+            "title": _text(bundle.forms[form_id].get("title"), locale) or form_id,
+            "records_url": _form_url(request, form_id, "records"),
+            "new_url": _form_url(request, form_id, "new") if can_create else None,
+        }
+        for form_id, can_create in creatable_forms(bundle, enforcer, user).items()
+    ]
+
+
+ROUTES = [
+    Route("/forms/{form_id}/records", records_page, methods=["GET"]),
+    Route("/forms/{form_id}/new", new_page, methods=["GET", "POST"]),
+    Route("/forms/{form_id}/records/{record_id}", record_page, methods=["GET", "POST"]),
+]
