@@ -1,7 +1,8 @@
 """Every tenant route, generated from the route table, tried by the wrong callers.
 
-A new route is covered without anyone remembering: anonymous callers and callers
-signed in to another tenant get a refusal and nothing of the tenant's data.
+A new route is covered without anyone remembering: anonymous callers, callers signed in
+to another tenant, and a user of the tenant who holds no role get a refusal and nothing
+of the tenant's data.
 """
 
 from __future__ import annotations
@@ -10,10 +11,13 @@ import re
 
 import pytest
 from starlette.routing import Route
+from tortoise.transactions import in_transaction
 
+from danbao.provisioning import create_user
+from danbao.tenancy.context import tenant_scope
 from danbao.web import api, pages
 
-from .conftest import ClientFactory, TenantFixture, sign_in
+from .conftest import PASSWORD, ClientFactory, TenantFixture, sign_in
 
 PUBLIC = {
     ("/t/{slug}/api/session", "POST"),
@@ -35,7 +39,8 @@ def _tenant_routes() -> list[tuple[str, str]]:
 
 
 def _fill(path: str, slug: str) -> str:
-    path = path.replace("{slug}", slug)
+    # A real form, so that a refusal is about permission and not an unknown form.
+    path = path.replace("{slug}", slug).replace("{form_id}", "application")
     return re.sub(r"\{[a-z_]+\}", "00000000-0000-0000-0000-000000000001", path)
 
 
@@ -76,3 +81,39 @@ async def test_other_tenants_session_gets_nothing(
     assert "admin@alpha.test" not in body and str(tenants["alpha"].id) not in body
     if (path, method) not in PUBLIC:
         assert response.status_code in {303, 401}, (path, method, response.status_code)
+
+
+# What any signed-in user may do whatever their roles: their own session, profile, tokens
+# and home page. Everything else needs a grant.
+ANY_SIGNED_IN = PUBLIC | {
+    ("/t/{slug}/api/session", "DELETE"),
+    ("/t/{slug}/api/me", "GET"),
+    ("/t/{slug}/api/tokens", "GET"),
+    ("/t/{slug}/api/tokens/{token_id}", "DELETE"),
+    ("/t/{slug}/", "GET"),
+    ("/t/{slug}/logout", "POST"),
+}
+
+
+@pytest.fixture(scope="module")
+async def roleless(tenants: dict[str, TenantFixture]) -> str:
+    """A user of alpha who holds no role at all."""
+    email = "nobody@alpha.test"
+    with tenant_scope(tenants["alpha"].context):
+        async with in_transaction():
+            await create_user(email, "无角色用户", PASSWORD, [])
+    return email
+
+
+@pytest.mark.parametrize(("path", "method"), [r for r in ROUTES if r not in ANY_SIGNED_IN])
+async def test_a_user_without_the_permission_is_refused(
+    make_client: ClientFactory, roleless: str, path: str, method: str
+) -> None:
+    async with make_client() as client:
+        csrf = await sign_in(client, "alpha", roleless)
+        response = await client.request(
+            method, _fill(path, "alpha"), json={}, headers={"X-CSRF-Token": csrf}
+        )
+    # 403, or 404 where the object itself does not exist for anyone (a made-up token id).
+    assert response.status_code in {403, 404}, (path, method, response.status_code)
+    assert "admin@alpha.test" not in response.text
