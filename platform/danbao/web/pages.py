@@ -12,7 +12,7 @@ from danbao.auth.login import LoginRefused
 from danbao.auth.secrets import new_token
 from danbao.auth.sessions import end_session
 from danbao.i18n import translate
-from danbao.web import form_pages
+from danbao.web import admin_pages, form_pages
 from danbao.web.csrf import check_login_csrf
 from danbao.web.errors import locale_of
 from danbao.web.signin import refusal, set_session_cookie, sign_in_with_password
@@ -88,6 +88,7 @@ async def home(request: Request) -> Response:
             "bundle": active[1] if active else None,
             "base": _base(request),
             "form_links": await form_pages.form_links(request, caller.user),
+            "admin_links": await admin_pages.admin_links(request, caller.user),
         },
     )
 
@@ -108,4 +109,5 @@ ROUTES = [
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
     *form_pages.ROUTES,
+    *admin_pages.ROUTES,
 ]
