@@ -19,7 +19,10 @@ from .conftest import PG_ADMIN_URL, TEST_DB, TenantFixture
 
 WALLS = importlib.import_module("danbao.db.migrations.0002_tenancy_walls")
 # Later migrations that create tenant-owned tables wall them the same way.
-LATER_WALLS = (importlib.import_module("danbao.db.migrations.0004_records"),)
+LATER_WALLS = (
+    importlib.import_module("danbao.db.migrations.0004_records"),
+    importlib.import_module("danbao.db.migrations.0005_tenant_keys"),
+)
 
 
 def _walls_tables() -> tuple[str, ...]:

@@ -18,6 +18,7 @@ from danbao.authz.propagation import (
 )
 from danbao.config import Settings
 from danbao.crypto.master_key import load_master_key
+from danbao.crypto.tenant_keys import TenantKeys
 from danbao.definitions import Bundle
 from danbao.definitions.versions import ActiveBundles
 from danbao.jobs import JobQueue, open_queue
@@ -57,6 +58,7 @@ class Services:
     store: ObjectStore
     redis: Redis | None
     master_key: bytes
+    keys: TenantKeys
     enforcers: EnforcerCache
     propagation: Propagation
 
@@ -73,7 +75,9 @@ class Services:
             settings.tenant_registry_size,
             TTL_WITH_ANNOUNCEMENTS if redis else TTL_WITHOUT_ANNOUNCEMENTS,
         )
-        caches = TenantCaches((enforcers, registry))
+        master_key = load_master_key(settings)
+        keys = TenantKeys(master_key, settings.tenant_cache_size * 2)
+        caches = TenantCaches((enforcers, registry, keys))
         propagation: Propagation = (
             PolicyPropagation(redis, caches) if redis else LocalPropagation(caches)
         )
@@ -86,7 +90,8 @@ class Services:
             queue=open_queue(settings),
             store=open_store(settings),
             redis=redis,
-            master_key=load_master_key(settings),
+            master_key=master_key,
+            keys=keys,
             enforcers=enforcers,
             propagation=propagation,
         )

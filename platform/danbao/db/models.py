@@ -240,12 +240,21 @@ class Record(TenantModel):
     number = fields.CharField(max_length=64, null=True)
     status = fields.CharField(max_length=16, default="draft")  # draft | submitted
     data: Any = fields.JSONField(default=dict)
+    # Field key -> keyed hash (HMAC) of a sensitive field's value, for equality search.
+    search_index: Any = fields.JSONField(default=dict)
     revision = fields.IntField(default=1)
     created_by = fields.UUIDField()
     department = fields.CharField(max_length=63, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
     submitted_at = fields.DatetimeField(null=True)
+
+    async def save(self, *args: Any, **kwargs: Any) -> None:
+        # A record read with its sensitive fields decrypted holds plaintext in memory:
+        # only the record actions (which seal the data again) may write it.
+        if getattr(self, "_opened", False):
+            raise RuntimeError("an opened record holds plaintext; write it through the actions")
+        await super().save(*args, **kwargs)
 
     class Meta:
         table = "form_record"
@@ -266,6 +275,23 @@ class NumberSequence(TenantModel):
         unique_together = (("tenant_id", "name", "period"),)
 
 
+class TenantKey(TenantModel):
+    """One wrapped per-tenant key: data (AES-GCM for sensitive fields) or index (HMAC).
+
+    Only the wrapped key is stored (AES key wrap under the master key, base64). Rows are
+    never changed or deleted: a new version is a new row.
+    """
+
+    purpose = fields.CharField(max_length=16)  # data | index
+    version = fields.IntField()
+    wrapped_key = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "tenant_key"
+        unique_together = (("tenant_id", "purpose", "version"),)
+
+
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
     User,
     Session,
@@ -276,5 +302,6 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     StoredFile,
     Record,
     NumberSequence,
+    TenantKey,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

@@ -14,7 +14,9 @@ from tortoise.queryset import QuerySet
 
 from danbao.authz.enforcer import TenantEnforcer
 from danbao.authz.scope import scope_filter
+from danbao.crypto.tenant_keys import TenantKeys
 from danbao.db.models import Record, User
+from danbao.records.sensitive import open_record
 
 ScopeFilter = dict[str, Any]
 SORTS = {"created_at", "-created_at", "number", "-number"}
@@ -37,15 +39,27 @@ def _scoped(form_id: str, scope: ScopeFilter) -> QuerySet[Record]:
 
 
 async def get_record(
-    form_id: str, record_id: uuid.UUID, scope: ScopeFilter | None, *, for_update: bool = False
+    form_id: str,
+    record_id: uuid.UUID,
+    scope: ScopeFilter | None,
+    *,
+    for_update: bool = False,
+    keys: TenantKeys | None = None,
 ) -> Record | None:
-    """The record if it exists, belongs to ``form_id`` and lies in ``scope``; else None."""
+    """The record if it exists, belongs to ``form_id`` and lies in ``scope``; else None.
+
+    With ``keys``, its sensitive fields come decrypted (in memory; see records.sensitive);
+    without, they stay envelopes.
+    """
     if scope is None:
         return None
     query = _scoped(form_id, scope).filter(id=record_id)
     if for_update:
         query = query.select_for_update()
-    return await query.first()
+    record = await query.first()
+    if record is not None and keys is not None:
+        await open_record(keys, record)
+    return record
 
 
 @dataclass(frozen=True)
@@ -55,12 +69,22 @@ class ListQuery:
     status: Literal["draft", "submitted"] | None = None
     q: str = ""
     sort: str = "-created_at"
+    # Equality filters: (field, value) on the JSON data, and (field, keyed hash) on the
+    # search index (sensitive fields; records.sensitive.resolve_equality fills it).
+    eq: tuple[tuple[str, str], ...] = ()
+    hashed: tuple[tuple[str, str], ...] = ()
 
 
 async def list_records(
-    form_id: str, scope: ScopeFilter | None, query: ListQuery, search_field: str | None
+    form_id: str,
+    scope: ScopeFilter | None,
+    query: ListQuery,
+    search_field: str | None,
+    *,
+    keys: TenantKeys | None = None,
 ) -> tuple[list[Record], int]:
-    """One page of the records in scope, and how many there are in all."""
+    """One page of the records in scope, and how many there are in all (with ``keys``,
+    their sensitive fields decrypted)."""
     if scope is None:
         return [], 0
     rows = _scoped(form_id, scope)
@@ -68,21 +92,51 @@ async def list_records(
         rows = rows.filter(status=query.status)
     if query.q:
         rows = _search(rows, query.q, search_field)
+    rows = _equal(rows, query)
     total = await rows.count()
     order = (query.sort, "-id") if query.sort in SORTS else ("-created_at", "-id")
     offset = (query.page - 1) * query.per_page
     items = await rows.order_by(*order).offset(offset).limit(query.per_page)
+    if keys is not None:
+        for record in items:
+            await open_record(keys, record)
     return list(items), total
+
+
+def _json_text(column: str, field: str) -> str:
+    if Record._meta.db.capabilities.dialect == "postgres":
+        return f"{column}->>'{field}'"
+    return f"json_extract({column}, '$.{field}')"
+
+
+def _equal(rows: QuerySet[Record], query: ListQuery) -> QuerySet[Record]:
+    """Equality on data fields, and on keyed hashes (PostgreSQL: ``@>``, GIN-indexed)."""
+    postgres = Record._meta.db.capabilities.dialect == "postgres"
+    for field, _ in query.eq + query.hashed:
+        if not _FIELD_KEY.fullmatch(field):
+            raise ValueError(f"not a field key: {field!r}")
+    for n, (field, value) in enumerate(query.eq):
+        # Validated field keys only are spelled into the SQL; values stay bound parameters.
+        rows = rows.annotate(**{f"eq_{n}": RawSQL(_json_text("data", field))}).filter(
+            **{f"eq_{n}": value}
+        )
+    for n, (field, digest) in enumerate(query.hashed):
+        if postgres:
+            rows = rows.filter(search_index__contains={field: digest})
+        else:
+            rows = rows.annotate(**{f"ix_{n}": RawSQL(_json_text("search_index", field))}).filter(
+                **{f"ix_{n}": digest}
+            )
+    return rows
 
 
 def _search(rows: QuerySet[Record], text: str, field: str | None) -> QuerySet[Record]:
     """The number, or the form's first string field, contains ``text`` (any case)."""
     if field is None or not _FIELD_KEY.fullmatch(field):
         return rows.filter(number__icontains=text)
-    dialect = Record._meta.db.capabilities.dialect
     # The key is a validated field key (meta-schema pattern, re-checked above), so it
     # can be spelled into the SQL; the searched text stays a bound parameter.
-    extract = f"data->>'{field}'" if dialect == "postgres" else f"json_extract(data, '$.{field}')"
+    extract = _json_text("data", field)
     return rows.annotate(search_text=RawSQL(extract)).filter(
         Q(number__icontains=text) | Q(search_text__icontains=text)
     )

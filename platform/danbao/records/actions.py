@@ -9,6 +9,7 @@ from typing import Any
 
 from danbao.audit import record_event
 from danbao.authz.fields import FieldRules
+from danbao.crypto.tenant_keys import TenantKeys
 from danbao.db.models import Record, User
 from danbao.definitions import NumberingPattern
 from danbao.forms import normalise
@@ -17,6 +18,7 @@ from danbao.records.changes import audit_changes, diff_fields, not_writable
 from danbao.records.definition import FormDefinition
 from danbao.records.messages import field_message
 from danbao.records.numbering import next_number
+from danbao.records.sensitive import mark_open, require_open, seal
 from danbao.records.validation import FieldError, validate_data
 
 DRAFT = "draft"
@@ -82,18 +84,24 @@ async def create_draft(
     user: User,
     rules: FieldRules,
     locale: str,
+    keys: TenantKeys,
 ) -> Record:
+    """The new draft, returned with its data in plaintext (stored sealed)."""
     data = _normalised(form, {k: v for k, v in data.items() if v is not None})
     _check_writes(form, {}, data, rules, locale)
     _check_valid(form, data, complete=False, locale=locale)
+    stored, index = await seal(keys, form, data)
     record = await Record.create(
         form_id=form.form_id,
         form_version=version,
         status=DRAFT,
-        data=data,
+        data=stored,
+        search_index=index,
         created_by=user.id,
         department=user.department,
     )
+    record.data = data
+    mark_open(record)
     await record_event(
         "record.created",
         "record",
@@ -111,8 +119,13 @@ async def save_draft(
     rules: FieldRules,
     locale: str,
     revision: int | None,
+    keys: TenantKeys,
 ) -> Record:
-    """Merge ``patch`` into the draft (a null value clears the field); lock the row first."""
+    """Merge ``patch`` into the draft (a null value clears the field); lock the row first.
+
+    ``record`` must have been read with the key ring (its data in plaintext).
+    """
+    require_open(record)
     if record.status != DRAFT:
         raise NotADraft(str(record.id))
     if revision is not None and revision != record.revision:
@@ -128,10 +141,11 @@ async def save_draft(
     changes = diff_fields(record.data, merged)
     if not changes:
         return record
+    stored, index = await seal(keys, form, merged)
     record.data = merged
     record.revision += 1
     await Record.filter(id=record.id).update(
-        data=merged, revision=record.revision, updated_at=_now()
+        data=stored, search_index=index, revision=record.revision, updated_at=_now()
     )
     await record_event(
         "record.updated",
@@ -146,6 +160,7 @@ async def submit(
     record: Record, form: FormDefinition, pattern: NumberingPattern, *, locale: str
 ) -> Record:
     """Validate the whole form, then take the next number; lock the row first."""
+    require_open(record)
     if record.status != DRAFT:
         raise NotADraft(str(record.id))
     _check_valid(form, record.data, complete=True, locale=locale)

@@ -22,7 +22,7 @@ from danbao.definitions.versions import (
     list_versions,
     publish,
 )
-from danbao.web import records_api, users_api
+from danbao.web import records_api, records_export, users_api
 from danbao.web.errors import HttpError, error_response
 from danbao.web.guards import read_json, require
 from danbao.web.openapi import openapi_response
@@ -372,6 +372,7 @@ ROUTES = [
     Route("/tokens", tokens_create, methods=["POST"]),
     Route("/tokens/{token_id}", tokens_revoke, methods=["DELETE"]),
     Route("/authz/explain", authz_explain, methods=["GET"]),
+    *records_export.ROUTES,  # before records_api: its {record_id} would take export.csv
     *records_api.ROUTES,
     *users_api.ROUTES,
     Route("/openapi.json", openapi, methods=["GET"]),

@@ -364,7 +364,9 @@ async def records_page(request: Request) -> Response:
         page = 1
     scope = scope_of(ctx.enforcer, ctx.user, ctx.form.form_id)
     query = ListQuery(page=page, per_page=PER_PAGE)
-    items, total = await list_records(ctx.form.form_id, scope, query, ctx.form.search_field)
+    items, total = await list_records(
+        ctx.form.form_id, scope, query, ctx.form.search_field, keys=services_of(request).keys
+    )
     rules = ctx.rules
     first = ctx.form.search_field
     cards = []
@@ -411,7 +413,13 @@ async def new_page(request: Request) -> Response:
     data = data_from_form(ctx.form, posted, rules, existing={})
     try:
         record = await actions.create_draft(
-            ctx.form, ctx.version, data, user=ctx.user, rules=rules, locale=locale
+            ctx.form,
+            ctx.version,
+            data,
+            user=ctx.user,
+            rules=rules,
+            locale=locale,
+            keys=services_of(request).keys,
         )
     except actions.RecordInvalid as refused:
         return _page(
@@ -470,7 +478,13 @@ async def record_page(request: Request) -> Response:
     patch = data_from_form(form, posted, rules, existing=record.data)
     try:
         record = await actions.save_draft(
-            record, form, patch, rules=rules, locale=locale_of(request), revision=revision
+            record,
+            form,
+            patch,
+            rules=rules,
+            locale=locale_of(request),
+            revision=revision,
+            keys=services_of(request).keys,
         )
     except (actions.NotADraft, actions.StaleRevision) as exc:
         raise HttpError(409, "conflict") from exc

@@ -16,8 +16,9 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from danbao.audit import record_event
 from danbao.authz.enforcer import TenantEnforcer
-from danbao.authz.fields import FieldRules
+from danbao.authz.fields import FieldRule, FieldRules
 from danbao.authz.masking import apply_field_rules
 from danbao.db.models import Record, User
 from danbao.definitions import Bundle
@@ -26,11 +27,14 @@ from danbao.records import actions
 from danbao.records.access import SORTS, ListQuery, get_record, list_records, scope_of
 from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.numbering import NoNumberingRule, pattern_for
+from danbao.records.sensitive import UnknownField, resolve_equality
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import check_allowed, read_json
 from danbao.web.tenant_endpoint import caller_of, services_of, tenant_endpoint
 
 MAX_PER_PAGE = 100
+EQ_PREFIX = "eq."
+MAX_EQ_VALUE = 200
 DEFAULT_PER_PAGE = 20
 
 
@@ -86,7 +90,9 @@ async def record_in_scope(
     except ValueError as exc:
         raise HttpError(404, "not_found") from exc
     scope = scope_of(ctx.enforcer, ctx.user, ctx.form.form_id)
-    record = await get_record(ctx.form.form_id, record_id, scope, for_update=for_update)
+    record = await get_record(
+        ctx.form.form_id, record_id, scope, for_update=for_update, keys=services_of(request).keys
+    )
     if record is None:
         raise HttpError(404, "not_found")
     return record
@@ -144,14 +150,20 @@ async def records_create(request: Request) -> Response:
     rules = ctx.rules
     try:
         record = await actions.create_draft(
-            ctx.form, ctx.version, data, user=ctx.user, rules=rules, locale=locale_of(request)
+            ctx.form,
+            ctx.version,
+            data,
+            user=ctx.user,
+            rules=rules,
+            locale=locale_of(request),
+            keys=services_of(request).keys,
         )
     except actions.RecordInvalid as refused:
         raise _invalid(request, refused) from refused
     return JSONResponse(_record_json(record, rules), status_code=201)
 
 
-def _list_query(request: Request) -> ListQuery:
+def list_query(request: Request) -> ListQuery:
     params = request.query_params
     try:
         page = int(params.get("page") or 1)
@@ -169,12 +181,18 @@ def _list_query(request: Request) -> ListQuery:
         raise HttpError(400, "bad_request", params={"detail": "status: draft or submitted"})
     if sort not in SORTS:
         raise HttpError(400, "bad_request", params={"detail": "sort: " + ", ".join(sorted(SORTS))})
+    eq = tuple(
+        (name.removeprefix(EQ_PREFIX), value.strip()[:MAX_EQ_VALUE])
+        for name, value in params.multi_items()
+        if name.startswith(EQ_PREFIX)
+    )
     return ListQuery(
         page=page,
         per_page=per_page,
         status=cast(Literal["draft", "submitted"] | None, status),
         q=(params.get("q") or "").strip()[:100],
         sort=sort,
+        eq=eq,
     )
 
 
@@ -189,15 +207,27 @@ async def records_index(request: Request) -> Response:
       - {name: status, in: query, schema: {enum: [draft, submitted]}}
       - {name: q, in: query, schema: {type: string}, description: number or first text field}
       - {name: sort, in: query, schema: {enum: [created_at, -created_at, number, -number]}}
+      - name: eq.<field>
+        in: query
+        schema: {type: string}
+        description: equals, for a string field (sensitive ones through their keyed hash)
     responses:
       200: {description: "{items, total, page, per_page}, within the caller's data scope"}
+      400: {description: Bad parameters (an eq. filter on an unknown or non-text field)}
       403: {description: Not allowed (needs form:<id> read)}
       404: {description: No such form}
     """
     ctx = await authorise(request, "read")
-    query = _list_query(request)
+    keys = services_of(request).keys
+    try:
+        query = await resolve_equality(keys, ctx.form, list_query(request))
+    except UnknownField as exc:
+        detail = f"eq.{exc}: not a text field of the form"
+        raise HttpError(400, "bad_request", params={"detail": detail}) from exc
     scope = scope_of(ctx.enforcer, ctx.user, ctx.form.form_id)
-    items, total = await list_records(ctx.form.form_id, scope, query, ctx.form.search_field)
+    items, total = await list_records(
+        ctx.form.form_id, scope, query, ctx.form.search_field, keys=keys
+    )
     rules = ctx.rules
     return JSONResponse(
         {
@@ -250,7 +280,13 @@ async def record_update(request: Request) -> Response:
     rules = ctx.rules
     try:
         record = await actions.save_draft(
-            record, form, data, rules=rules, locale=locale_of(request), revision=revision
+            record,
+            form,
+            data,
+            rules=rules,
+            locale=locale_of(request),
+            revision=revision,
+            keys=services_of(request).keys,
         )
     except (actions.NotADraft, actions.StaleRevision) as exc:
         raise HttpError(409, "conflict") from exc
@@ -286,10 +322,43 @@ async def record_submit(request: Request) -> Response:
     return JSONResponse(_record_json(record, ctx.rules))
 
 
+@tenant_endpoint()
+async def record_reveal(request: Request) -> Response:
+    """
+    summary: The clear value of one sensitive field of a record; audited
+    tags: [records]
+    requestBody:
+      content:
+        application/json:
+          schema: {type: object, required: [field], properties: {field: {type: string}}}
+    responses:
+      200: {description: "{field, value}; an audit event record.revealed names the field"}
+      400: {description: Not a sensitive field of the form}
+      403: {description: Not allowed (needs form:<id> unmask; the field must not be hidden)}
+      404: {description: No such record in the caller's scope}
+    """
+    ctx = await authorise(request, "unmask")
+    body = await read_json(request)
+    field = body.get("field") if isinstance(body, dict) else None
+    if not isinstance(field, str):
+        raise HttpError(400, "bad_request", params={"detail": "expected {field: <key>}"})
+    record = await record_in_scope(ctx, request)
+    form = await pinned_form(ctx, record)
+    if field not in form.sensitive_fields:
+        raise HttpError(400, "bad_request", params={"detail": f"{field}: not a sensitive field"})
+    if ctx.rules.rule(field) == FieldRule.HIDDEN:
+        raise HttpError(403, "forbidden")
+    await record_event(
+        "record.revealed", "record", str(record.id), {"form": form.form_id, "field": field}
+    )
+    return JSONResponse({"field": field, "value": record.data.get(field)})
+
+
 ROUTES = [
     Route("/forms/{form_id}/records", records_create, methods=["POST"]),
     Route("/forms/{form_id}/records", records_index, methods=["GET"]),
     Route("/forms/{form_id}/records/{record_id}", record_show, methods=["GET"]),
     Route("/forms/{form_id}/records/{record_id}", record_update, methods=["PATCH"]),
     Route("/forms/{form_id}/records/{record_id}/submit", record_submit, methods=["POST"]),
+    Route("/forms/{form_id}/records/{record_id}/reveal", record_reveal, methods=["POST"]),
 ]
