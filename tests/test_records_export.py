@@ -53,7 +53,9 @@ def export_bundle(target: Path) -> Path:
     perms_path = target / "permissions.json"
     perms = json.loads(perms_path.read_text(encoding="utf-8"))
     for role in ("account_manager", "risk_officer", "finance"):
-        perms["grants"][role]["form:application"].append("export")
+        actions = perms["grants"][role]["form:application"]
+        if "export" not in actions:  # the template already grants it to risk officers
+            actions.append("export")
     perms["field_rules"]["finance"]["application"]["purpose"] = "hidden"
     perms_path.write_text(json.dumps(perms, ensure_ascii=False), encoding="utf-8")
     return target

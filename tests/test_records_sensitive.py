@@ -144,6 +144,15 @@ async def test_an_envelope_moved_elsewhere_does_not_decrypt(
         with tenant_scope(tenant.context), pytest.raises(DecryptError, match="does not decrypt"):
             async with in_transaction():
                 await get_record("application", uuid.UUID(rid), {}, keys=keys)
+    # Over HTTP: a clear integrity error, recorded, and never the envelope itself.
+    async with make_client() as client:
+        await sign_in(client, "alpha", alpha.manager_email)
+        response = await client.get(f"/t/alpha/api/forms/application/records/{rid_a}")
+    assert response.status_code == 500 and response.json()["error"]["code"] == "integrity"
+    assert "enc:v1" not in response.text
+    with tenant_scope(alpha.context):
+        async with in_transaction():
+            assert await AuditEvent.filter(action="record.integrity_failed").exists()
 
 
 async def test_equality_search_through_the_keyed_hash(

@@ -18,11 +18,12 @@ from tortoise.transactions import in_transaction
 
 from danbao.audit import record_event
 from danbao.auth.sessions import Authenticated, from_api_token, from_session_token
+from danbao.crypto.fields import DecryptError
 from danbao.services import Services
 from danbao.tenancy.context import Principal, TenantContext, set_principal, tenant_scope
 from danbao.tenancy.registry import TenantInfo
 from danbao.web.csrf import check_csrf
-from danbao.web.errors import HttpError, error_response
+from danbao.web.errors import AuditNote, HttpError, error_response
 
 SESSION_COOKIE = "danbao_session"
 LOGIN_CSRF_COOKIE = "danbao_login_csrf"
@@ -104,6 +105,16 @@ def tenant_endpoint(*, login_required: bool = True) -> Callable[[Handler], Handl
                             raise HttpError(401, "unauthenticated")
                         request.state.caller = Caller(tenant, auth)
                         return await handler(request)
+                except DecryptError as broken:
+                    # A stored value that will not decrypt was altered or moved: say so
+                    # plainly, record it, and never show the envelope.
+                    note = AuditNote(
+                        "record.integrity_failed", "record", "-", {"detail": str(broken)}
+                    )
+                    refusal = HttpError(500, "integrity", audit=note)
+                    async with in_transaction():
+                        await record_event(note.action, note.object_type, note.object_id, note.data)
+                    return error_response(request, refusal)
                 except HttpError as refusal:
                     if refusal.audit is not None:
                         # The request's transaction rolled back; the refusal itself stays on record.
