@@ -7,7 +7,6 @@ as publishing a bundle does; assignments go through ``auth.assignments``.
 
 from __future__ import annotations
 
-import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -25,6 +24,7 @@ from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import check_allowed
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
+from danbao.web.users_api import user_from_path
 
 # Which actions make sense on which kind of resource (the matrix shows only these).
 ACTIONS_BY_KIND = {
@@ -160,10 +160,13 @@ def _csrf(request: Request) -> str:
     return auth.session.csrf_token if auth is not None and auth.session is not None else ""
 
 
-@tenant_endpoint()
-async def users_page(request: Request) -> Response:
-    _, bundle, _ = await _admin(request, "admin:users", "read")
-    users = await User.filter().order_by("email").limit(500)
+async def _users_page(
+    request: Request,
+    bundle: Bundle,
+    *,
+    errors: dict[str, list[str]] | None = None,
+    status_code: int = 200,
+) -> Response:
     return render(
         request,
         "admin/users.html",
@@ -172,23 +175,24 @@ async def users_page(request: Request) -> Response:
             "base": _base(request),
             "csrf": _csrf(request),
             "bundle": bundle,
-            "users": users,
+            "users": await User.filter().order_by("email").limit(500),
             "notice": request.query_params.get("saved"),
-            "errors": {},
+            "errors": errors or {},
         },
+        status_code=status_code,
     )
+
+
+@tenant_endpoint()
+async def users_page(request: Request) -> Response:
+    _, bundle, _ = await _admin(request, "admin:users", "read")
+    return await _users_page(request, bundle)
 
 
 @tenant_endpoint()
 async def user_update(request: Request) -> Response:
     _, bundle, _ = await _admin(request, "admin:users", "update")
-    try:
-        user_id = uuid.UUID(request.path_params["user_id"])
-    except ValueError as exc:
-        raise HttpError(404, "not_found") from exc
-    user = await User.get_in_tenant(user_id)
-    if user is None:
-        raise HttpError(404, "not_found")
+    user = await user_from_path(request)
     form = await request.form()
     roles = [str(r) for r in form.getlist("roles")]
     department = str(form.get("department") or "") or None
@@ -199,21 +203,7 @@ async def user_update(request: Request) -> Response:
     except AssignmentInvalid as invalid:
         locale = locale_of(request)
         messages = [translate(locale, f"assign.{e.code}", **e.params) for e in invalid.errors]
-        users = await User.filter().order_by("email").limit(500)
-        return render(
-            request,
-            "admin/users.html",
-            {
-                "tenant": caller_of(request).tenant,
-                "base": _base(request),
-                "csrf": _csrf(request),
-                "bundle": bundle,
-                "users": users,
-                "notice": None,
-                "errors": {str(user.id): messages},
-            },
-            status_code=422,
-        )
+        return await _users_page(request, bundle, errors={str(user.id): messages}, status_code=422)
     return RedirectResponse(f"{_base(request)}/admin/users?saved={user.email}", 303)
 
 

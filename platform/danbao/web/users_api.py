@@ -46,6 +46,18 @@ def _invalid(request: Request, errors: list[AssignmentError]) -> HttpError:
     return HttpError(422, "invalid", details=details)
 
 
+async def user_from_path(request: Request) -> User:
+    """The user named by ``{user_id}`` in the tenant in context; 404 for foreign and missing."""
+    try:
+        user_id = uuid.UUID(request.path_params["user_id"])
+    except ValueError as exc:
+        raise HttpError(404, "not_found") from exc
+    user = await User.get_in_tenant(user_id)
+    if user is None:
+        raise HttpError(404, "not_found")
+    return user
+
+
 async def _bundle(request: Request) -> Bundle:
     active = await services_of(request).bundles.current()
     if active is None:
@@ -156,13 +168,7 @@ async def users_update(request: Request) -> Response:
       422: {description: "details: [{pointer, message}] (unknown role, last administrator, …)"}
     """
     await require(request, "admin:users", "update")
-    try:
-        user_id = uuid.UUID(request.path_params["user_id"])
-    except ValueError as exc:
-        raise HttpError(404, "not_found") from exc
-    user = await User.get_in_tenant(user_id)
-    if user is None:
-        raise HttpError(404, "not_found")
+    user = await user_from_path(request)
     body = await _body(request)
     try:
         user = await change_assignment(
