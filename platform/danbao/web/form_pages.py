@@ -29,11 +29,18 @@ from danbao.i18n import translate
 from danbao.records import actions
 from danbao.records.access import ListQuery, list_records, scope_of
 from danbao.records.definition import FormDefinition
-from danbao.records.numbering import NoNumberingRule, pattern_for
 from danbao.records.validation import FieldError
-from danbao.web.errors import HttpError, locale_of
+from danbao.web.errors import locale_of
 from danbao.web.guards import check_allowed
-from danbao.web.records_api import FormContext, authorise, pinned_form, record_in_scope
+from danbao.web.records_api import (
+    FormContext,
+    authorise,
+    create_draft_for,
+    pinned_form,
+    record_in_scope,
+    save_draft_for,
+    submit_for,
+)
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
 
@@ -404,23 +411,13 @@ async def records_page(request: Request) -> Response:
 @tenant_endpoint()
 async def new_page(request: Request) -> Response:
     ctx = await authorise(request, "create")
-    locale = locale_of(request)
     if request.method == "GET":
         defaults = {k: p["default"] for k, p in ctx.form.properties.items() if "default" in p}
         return _page(request, ctx, ctx.form, record=None, values=defaults)
     posted = await request.form()
-    rules = ctx.rules
-    data = data_from_form(ctx.form, posted, rules, existing={})
+    data = data_from_form(ctx.form, posted, ctx.rules, existing={})
     try:
-        record = await actions.create_draft(
-            ctx.form,
-            ctx.version,
-            data,
-            user=ctx.user,
-            rules=rules,
-            locale=locale,
-            keys=services_of(request).keys,
-        )
+        record = await create_draft_for(request, ctx, data)
     except actions.RecordInvalid as refused:
         return _page(
             request, ctx, ctx.form, record=None, values=data, errors=refused.errors, status_code=422
@@ -440,13 +437,7 @@ async def _submit(
     request: Request, ctx: FormContext, form: FormDefinition, record: Record
 ) -> Response:
     try:
-        pattern = pattern_for(ctx.bundle.tenant, form.numbering_key)
-        record = await actions.submit(record, form, pattern, locale=locale_of(request))
-    except NoNumberingRule as exc:
-        detail = f"tenant.json has no numbering rule {form.numbering_key!r}"
-        raise HttpError(409, "bad_request", params={"detail": detail}) from exc
-    except actions.NotADraft as exc:
-        raise HttpError(409, "conflict") from exc
+        record = await submit_for(request, ctx, record, form)
     except actions.RecordInvalid as refused:
         # The draft is saved; the page now edits it, so the next post does not add another.
         values = apply_field_rules(record.data, ctx.rules)
@@ -477,17 +468,7 @@ async def record_page(request: Request) -> Response:
     shown = apply_field_rules(record.data, rules)
     patch = data_from_form(form, posted, rules, existing=record.data)
     try:
-        record = await actions.save_draft(
-            record,
-            form,
-            patch,
-            rules=rules,
-            locale=locale_of(request),
-            revision=revision,
-            keys=services_of(request).keys,
-        )
-    except (actions.NotADraft, actions.StaleRevision) as exc:
-        raise HttpError(409, "conflict") from exc
+        record = await save_draft_for(request, ctx, record, form, patch, revision)
     except actions.RecordInvalid as refused:
         values = {**shown, **{k: v for k, v in patch.items() if v is not None}}
         for key in [k for k, v in patch.items() if v is None]:

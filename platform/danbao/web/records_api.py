@@ -130,6 +130,59 @@ async def _data_of(request: Request) -> tuple[dict[str, Any], int | None]:
     return data, revision
 
 
+async def create_draft_for(request: Request, ctx: FormContext, data: dict[str, Any]) -> Record:
+    """``actions.create_draft`` with this request's caller, language and keys.
+
+    The three ``*_for`` functions are the HTTP edge of the record actions, shared by the API
+    and the staff pages: conflicts become 409, while ``RecordInvalid`` is left to the caller
+    (a 422 JSON body here, the form re-rendered with its messages on a page).
+    """
+    return await actions.create_draft(
+        ctx.form,
+        ctx.version,
+        data,
+        user=ctx.user,
+        rules=ctx.rules,
+        locale=locale_of(request),
+        keys=services_of(request).keys,
+    )
+
+
+async def save_draft_for(
+    request: Request,
+    ctx: FormContext,
+    record: Record,
+    form: FormDefinition,
+    data: dict[str, Any],
+    revision: int | None,
+) -> Record:
+    try:
+        return await actions.save_draft(
+            record,
+            form,
+            data,
+            rules=ctx.rules,
+            locale=locale_of(request),
+            revision=revision,
+            keys=services_of(request).keys,
+        )
+    except (actions.NotADraft, actions.StaleRevision) as exc:
+        raise HttpError(409, "conflict") from exc
+
+
+async def submit_for(
+    request: Request, ctx: FormContext, record: Record, form: FormDefinition
+) -> Record:
+    try:
+        pattern = pattern_for(ctx.bundle.tenant, form.numbering_key)
+        return await actions.submit(record, form, pattern, locale=locale_of(request))
+    except NoNumberingRule as exc:
+        detail = f"tenant.json has no numbering rule {form.numbering_key!r}"
+        raise HttpError(409, "bad_request", params={"detail": detail}) from exc
+    except actions.NotADraft as exc:
+        raise HttpError(409, "conflict") from exc
+
+
 @tenant_endpoint()
 async def records_create(request: Request) -> Response:
     """
@@ -147,20 +200,11 @@ async def records_create(request: Request) -> Response:
     """
     ctx = await authorise(request, "create")
     data, _ = await _data_of(request)
-    rules = ctx.rules
     try:
-        record = await actions.create_draft(
-            ctx.form,
-            ctx.version,
-            data,
-            user=ctx.user,
-            rules=rules,
-            locale=locale_of(request),
-            keys=services_of(request).keys,
-        )
+        record = await create_draft_for(request, ctx, data)
     except actions.RecordInvalid as refused:
         raise _invalid(request, refused) from refused
-    return JSONResponse(_record_json(record, rules), status_code=201)
+    return JSONResponse(_record_json(record, ctx.rules), status_code=201)
 
 
 def list_query(request: Request) -> ListQuery:
@@ -277,22 +321,11 @@ async def record_update(request: Request) -> Response:
     data, revision = await _data_of(request)
     record = await record_in_scope(ctx, request, for_update=True)
     form = await pinned_form(ctx, record)
-    rules = ctx.rules
     try:
-        record = await actions.save_draft(
-            record,
-            form,
-            data,
-            rules=rules,
-            locale=locale_of(request),
-            revision=revision,
-            keys=services_of(request).keys,
-        )
-    except (actions.NotADraft, actions.StaleRevision) as exc:
-        raise HttpError(409, "conflict") from exc
+        record = await save_draft_for(request, ctx, record, form, data, revision)
     except actions.RecordInvalid as refused:
         raise _invalid(request, refused) from refused
-    return JSONResponse(_record_json(record, rules))
+    return JSONResponse(_record_json(record, ctx.rules))
 
 
 @tenant_endpoint()
@@ -310,13 +343,7 @@ async def record_submit(request: Request) -> Response:
     record = await record_in_scope(ctx, request, for_update=True)
     form = await pinned_form(ctx, record)
     try:
-        pattern = pattern_for(ctx.bundle.tenant, form.numbering_key)
-        record = await actions.submit(record, form, pattern, locale=locale_of(request))
-    except NoNumberingRule as exc:
-        detail = f"tenant.json has no numbering rule {form.numbering_key!r}"
-        raise HttpError(409, "bad_request", params={"detail": detail}) from exc
-    except actions.NotADraft as exc:
-        raise HttpError(409, "conflict") from exc
+        record = await submit_for(request, ctx, record, form)
     except actions.RecordInvalid as refused:
         raise _invalid(request, refused) from refused
     return JSONResponse(_record_json(record, ctx.rules))
