@@ -15,6 +15,7 @@ from tortoise import migrations
 from tortoise.migrations import operations as ops
 
 from danbao.config import load_settings
+from danbao.db import walls
 
 TENANT_TABLES = (
     "app_user",
@@ -31,11 +32,6 @@ COMPOSITE_FKS = (
     ("user_session", "user_id", "app_user", "CASCADE"),
     ("api_token", "user_id", "app_user", "CASCADE"),
 )
-POLICY = "tenant_id = NULLIF(current_setting('app.tenant_id', true), '')::uuid"
-
-
-def _is_postgres(schema_editor: Any) -> bool:
-    return schema_editor.client.capabilities.dialect == "postgres"
 
 
 def _quote_literal(value: str) -> str:
@@ -43,8 +39,6 @@ def _quote_literal(value: str) -> str:
 
 
 def _role_sql(role: str, password: str) -> str:
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"DANBAO_APP_DB_ROLE must be a plain identifier, got {role!r}")
     login = f"LOGIN PASSWORD {_quote_literal(password)}" if password else "LOGIN"
     return f"""
 DO $$ BEGIN
@@ -60,44 +54,20 @@ GRANT SELECT ON tenant TO {role};
 """
 
 
-def _table_sql(table: str, role: str) -> str:
-    privileges = "SELECT, INSERT" if table in APPEND_ONLY else "SELECT, INSERT, UPDATE, DELETE"
-    return f"""
-DO $$ DECLARE pk text; BEGIN
-  SELECT conname INTO pk FROM pg_constraint
-   WHERE conrelid = '{table}'::regclass AND contype = 'p';
-  EXECUTE format('ALTER TABLE {table} DROP CONSTRAINT %I', pk);
-END $$;
-ALTER TABLE {table} ADD PRIMARY KEY (tenant_id, id);
-ALTER TABLE {table} ADD CONSTRAINT {table}_tenant_fk
-  FOREIGN KEY (tenant_id) REFERENCES tenant (id) ON DELETE RESTRICT;
-ALTER TABLE {table} ENABLE ROW LEVEL SECURITY;
-ALTER TABLE {table} FORCE ROW LEVEL SECURITY;
-CREATE POLICY tenant_isolation ON {table} USING ({POLICY}) WITH CHECK ({POLICY});
-GRANT {privileges} ON {table} TO {role};
-"""
-
-
 async def apply_walls(apps: Any, schema_editor: Any) -> None:
-    if not _is_postgres(schema_editor):
-        return  # SQLite (embedded mode) has no roles or RLS; the application wall stands alone.
-    settings = load_settings()
-    role = settings.app_db_role
-    script = [_role_sql(role, settings.app_db_password)]
-    script += [_table_sql(table, role) for table in TENANT_TABLES]
-    for table, column, target, on_delete in COMPOSITE_FKS:
-        script.append(
-            f"ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_fk "
-            f"FOREIGN KEY (tenant_id, {column}) REFERENCES {target} (tenant_id, id) "
-            f"ON DELETE {on_delete};"
-        )
+    if not walls.is_postgres(schema_editor):
+        return
+    role = walls.app_role()
+    script = [_role_sql(role, load_settings().app_db_password)]
+    script += [walls.table_sql(t, role, append_only=t in APPEND_ONLY) for t in TENANT_TABLES]
+    script += [walls.composite_fk_sql(*fk) for fk in COMPOSITE_FKS]
     await schema_editor.client.execute_script("\n".join(script))
 
 
 async def remove_walls(apps: Any, schema_editor: Any) -> None:
-    if not _is_postgres(schema_editor):
+    if not walls.is_postgres(schema_editor):
         return
-    script = [f"ALTER TABLE {t} DROP CONSTRAINT {t}_{c}_fk;" for t, c, _, _ in COMPOSITE_FKS]
+    script = [walls.drop_composite_fk_sql(t, c) for t, c, _, _ in COMPOSITE_FKS]
     for table in TENANT_TABLES:
         script.append(
             f"DROP POLICY tenant_isolation ON {table};"

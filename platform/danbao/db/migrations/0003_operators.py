@@ -16,7 +16,7 @@ from tortoise import fields, migrations
 from tortoise.fields.base import OnDelete
 from tortoise.migrations import operations as ops
 
-from danbao.config import load_settings
+from danbao.db import walls
 from danbao.ids import new_id
 
 # Columns the serving role may update: sign-in bookkeeping and a rehashed password on
@@ -25,21 +25,10 @@ OPERATOR_UPDATABLE = ("password_hash", "failed_logins", "locked_until")
 TENANT_UPDATABLE = ("status", "suspended_at", "suspended_reason")
 
 
-def _is_postgres(schema_editor: Any) -> bool:
-    return schema_editor.client.capabilities.dialect == "postgres"
-
-
-def _role() -> str:
-    role = load_settings().app_db_role
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"DANBAO_APP_DB_ROLE must be a plain identifier, got {role!r}")
-    return role
-
-
 async def grant_console(apps: Any, schema_editor: Any) -> None:
-    if not _is_postgres(schema_editor):
+    if not walls.is_postgres(schema_editor):
         return  # SQLite (embedded mode) has one role for everything.
-    role = _role()
+    role = walls.app_role()
     await schema_editor.client.execute_script(
         f"""
 GRANT SELECT, INSERT, UPDATE, DELETE ON operator_session TO {role};
@@ -50,9 +39,9 @@ GRANT INSERT, UPDATE ({", ".join(TENANT_UPDATABLE)}) ON tenant TO {role};
 
 
 async def revoke_console(apps: Any, schema_editor: Any) -> None:
-    if not _is_postgres(schema_editor):
+    if not walls.is_postgres(schema_editor):
         return
-    role = _role()
+    role = walls.app_role()
     await schema_editor.client.execute_script(
         f"""
 REVOKE ALL ON operator_session FROM {role};

@@ -12,7 +12,6 @@ on the record data for containment queries by reports and scopes.
 from __future__ import annotations
 
 import functools
-import importlib
 from json import dumps, loads
 from typing import Any
 
@@ -20,25 +19,11 @@ from tortoise import fields, migrations
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
 
-from danbao.config import load_settings
+from danbao.db import walls
 from danbao.ids import new_id
-
-# Reuse 0002's statements so every tenant-owned table is walled by the same text.
-_walls = importlib.import_module("danbao.db.migrations.0002_tenancy_walls")
 
 TENANT_TABLES = ("number_sequence", "form_record")
 COMPOSITE_FKS = (("form_record", "created_by", "app_user", "RESTRICT"),)
-
-
-def _is_postgres(schema_editor: Any) -> bool:
-    return schema_editor.client.capabilities.dialect == "postgres"
-
-
-def _role() -> str:
-    role = load_settings().app_db_role
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"DANBAO_APP_DB_ROLE must be a plain identifier, got {role!r}")
-    return role
 
 
 _NUMBER_INDEXES = """
@@ -57,26 +42,21 @@ CREATE INDEX form_record_data_gin ON form_record USING gin (data jsonb_path_ops)
 
 
 async def apply_walls(apps: Any, schema_editor: Any) -> None:
-    if not _is_postgres(schema_editor):
+    if not walls.is_postgres(schema_editor):
         return  # SQLite (embedded mode) has no roles or RLS; the application wall stands alone.
-    role = _role()
-    script = [_walls._table_sql(table, role) for table in TENANT_TABLES]
-    for table, column, target, on_delete in COMPOSITE_FKS:
-        script.append(
-            f"ALTER TABLE {table} ADD CONSTRAINT {table}_{column}_fk "
-            f"FOREIGN KEY (tenant_id, {column}) REFERENCES {target} (tenant_id, id) "
-            f"ON DELETE {on_delete};"
-        )
+    role = walls.app_role()
+    script = [walls.table_sql(table, role) for table in TENANT_TABLES]
+    script += [walls.composite_fk_sql(*fk) for fk in COMPOSITE_FKS]
     script.append(_NUMBER_INDEXES)
     await schema_editor.client.execute_script("\n".join(script))
 
 
 async def remove_walls(apps: Any, schema_editor: Any) -> None:
-    if not _is_postgres(schema_editor):
+    if not walls.is_postgres(schema_editor):
         return  # the tables themselves go with the reversed CreateModel steps
-    script = [f"ALTER TABLE {t} DROP CONSTRAINT {t}_{c}_fk;" for t, c, _, _ in COMPOSITE_FKS]
+    script = [walls.drop_composite_fk_sql(t, c) for t, c, _, _ in COMPOSITE_FKS]
     script += [f"DROP POLICY tenant_isolation ON {t};" for t in TENANT_TABLES]
-    script.append(f"REVOKE ALL ON {', '.join(TENANT_TABLES)} FROM {_role()};")
+    script.append(f"REVOKE ALL ON {', '.join(TENANT_TABLES)} FROM {walls.app_role()};")
     await schema_editor.client.execute_script("\n".join(script))
 
 

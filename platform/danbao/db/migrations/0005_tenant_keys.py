@@ -11,38 +11,23 @@ except that the serving role may only read and add keys, never change or remove 
 from __future__ import annotations
 
 import functools
-import importlib
 from json import dumps, loads
 from typing import Any
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
 
-from danbao.config import load_settings
+from danbao.db import walls
 from danbao.ids import new_id
-
-# Reuse 0002's statements so every tenant-owned table is walled by the same text.
-_walls = importlib.import_module("danbao.db.migrations.0002_tenancy_walls")
 
 TENANT_TABLES = ("tenant_key",)
 
 
-def _is_postgres(schema_editor: Any) -> bool:
-    return schema_editor.client.capabilities.dialect == "postgres"
-
-
-def _role() -> str:
-    role = load_settings().app_db_role
-    if not role.replace("_", "").isalnum():
-        raise ValueError(f"DANBAO_APP_DB_ROLE must be a plain identifier, got {role!r}")
-    return role
-
-
 async def apply_walls(apps: Any, schema_editor: Any) -> None:
-    if not _is_postgres(schema_editor):
+    if not walls.is_postgres(schema_editor):
         return  # SQLite (embedded mode) has no roles or RLS; the application wall stands alone.
-    role = _role()
-    script = [_walls._table_sql(table, role) for table in TENANT_TABLES]
+    role = walls.app_role()
+    script = [walls.table_sql(table, role) for table in TENANT_TABLES]
     # Keys are append-only for the serving role: a rotation adds a version.
     script += [f"REVOKE UPDATE, DELETE ON {table} FROM {role};" for table in TENANT_TABLES]
     script.append(
@@ -53,11 +38,11 @@ async def apply_walls(apps: Any, schema_editor: Any) -> None:
 
 
 async def remove_walls(apps: Any, schema_editor: Any) -> None:
-    if not _is_postgres(schema_editor):
+    if not walls.is_postgres(schema_editor):
         return  # the table and column go with the reversed CreateModel and AddField steps
     script = ["DROP INDEX IF EXISTS form_record_search_index_gin;"]
     script += [f"DROP POLICY tenant_isolation ON {t};" for t in TENANT_TABLES]
-    script.append(f"REVOKE ALL ON {', '.join(TENANT_TABLES)} FROM {_role()};")
+    script.append(f"REVOKE ALL ON {', '.join(TENANT_TABLES)} FROM {walls.app_role()};")
     await schema_editor.client.execute_script("\n".join(script))
 
 
