@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo serve test lint bench clean
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml package.json package-lock.json
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# Browser packages from the npm registry (served from /vendor/, never a CDN).
+	npm ci --no-audit --no-fund --loglevel=error
 	@touch $(STAMP)
 
 install: $(STAMP)
@@ -36,4 +38,4 @@ bench: install
 	for b in bench/*.py; do $(PY) $$b --quick || exit 1; done
 
 clean:
-	rm -rf $(VENV) var .pytest_cache
+	rm -rf $(VENV) var .pytest_cache node_modules

@@ -21,6 +21,7 @@ from danbao.web import api, ops, pages
 from danbao.web.health import healthz
 from danbao.web.middleware import RequestIdMiddleware, TenantHostMiddleware
 from danbao.web.templates import render
+from danbao.web.vendor import vendor_mounts
 
 
 async def index(request: Request) -> Response:
@@ -53,6 +54,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         Route("/", index),
         Route("/healthz", healthz),
         Mount("/static", StaticFiles(directory=REPO_ROOT / "console" / "static"), name="static"),
+        *vendor_mounts(),
         # The operator console: its own sessions and transactions, never tenant_endpoint.
         Mount("/ops", routes=ops.ROUTES),
         Mount("/t/{slug}/api", routes=api.ROUTES),
