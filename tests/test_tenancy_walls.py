@@ -22,6 +22,7 @@ WALLS = importlib.import_module("danbao.db.migrations.0002_tenancy_walls")
 LATER_WALLS = (
     importlib.import_module("danbao.db.migrations.0004_records"),
     importlib.import_module("danbao.db.migrations.0005_tenant_keys"),
+    importlib.import_module("danbao.db.migrations.0006_plugins"),
 )
 
 

@@ -292,6 +292,46 @@ class TenantKey(TenantModel):
         unique_together = (("tenant_id", "purpose", "version"),)
 
 
+class PluginSetting(TenantModel):
+    """One plug-in as a tenant enabled and configured it.
+
+    Secret settings are stored as encrypted envelopes and never shown again. policy holds
+    the call path options the tenant chose (timeout, attempts, rate, result reuse days).
+    """
+
+    plugin_id = fields.CharField(max_length=100)
+    enabled = fields.BooleanField(default=True)
+    settings: Any = fields.JSONField(default=dict)
+    policy: Any = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField(auto_now=True)
+    updated_by = fields.CharField(max_length=200)
+
+    class Meta:
+        table = "plugin_setting"
+        unique_together = (("tenant_id", "plugin_id"),)
+
+
+class PluginResult(TenantModel):
+    """A normalised plug-in answer, encrypted, kept with the record it was asked for.
+
+    request_hash is a keyed hash (the tenant index key) of the request, so an answer can
+    be reused within the tenant window without storing who was asked about in clear.
+    """
+
+    plugin_id = fields.CharField(max_length=100)
+    operation = fields.CharField(max_length=50)
+    request_hash = fields.CharField(max_length=64)
+    record_id = fields.CharField(max_length=64, null=True)
+    purpose = fields.CharField(max_length=100)
+    result = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    created_by = fields.CharField(max_length=200)
+
+    class Meta:
+        table = "plugin_result"
+        indexes = (("tenant_id", "plugin_id", "operation", "request_hash", "created_at"),)
+
+
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
     User,
     Session,
@@ -303,5 +343,7 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     Record,
     NumberSequence,
     TenantKey,
+    PluginSetting,
+    PluginResult,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""
