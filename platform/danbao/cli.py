@@ -86,6 +86,18 @@ async def cmd_tenant_create(args: argparse.Namespace, settings: Settings) -> int
     return await _with_owner_db(settings, work)
 
 
+async def cmd_plugins_list(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.plugins import catalog
+
+    print(f"{'id':<28} {'kind':<18} {'sandbox':<8} title")
+    for plugin_id, plugin in catalog.installed().items():
+        sandbox = "yes" if plugin.sandbox else "no"
+        print(
+            f"{plugin_id:<28} {plugin.kind:<18} {sandbox:<8} {plugin.title.zh} / {plugin.title.en}"
+        )
+    return 0
+
+
 async def cmd_tenant_list(args: argparse.Namespace, settings: Settings) -> int:
     from danbao.db.models import Tenant
     from danbao.provisioning import latest_version_number
@@ -267,6 +279,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("validate", help="validate a definition bundle folder")
     p.add_argument("dir")
     p.set_defaults(run=cmd_validate)
+
+    plugins = sub.add_parser("plugins", help="installed plug-ins").add_subparsers(
+        dest="plugins_command", required=True
+    )
+    plugins.add_parser(
+        "list", help="list installed plug-ins (entry points danbao.plugins)"
+    ).set_defaults(run=cmd_plugins_list)
 
     tenant = sub.add_parser("tenant", help="operator tools").add_subparsers(
         dest="tenant_command", required=True

@@ -22,6 +22,7 @@ from danbao.crypto.tenant_keys import TenantKeys
 from danbao.definitions import Bundle
 from danbao.definitions.versions import ActiveBundles
 from danbao.jobs import JobQueue, open_queue
+from danbao.plugins.gateway import PluginGateway
 from danbao.storage import ObjectStore, open_store
 from danbao.tenancy.context import current_tenant
 from danbao.tenancy.registry import (
@@ -61,6 +62,7 @@ class Services:
     keys: TenantKeys
     enforcers: EnforcerCache
     propagation: Propagation
+    plugins: PluginGateway
 
     @classmethod
     def build(cls, settings: Settings) -> Services:
@@ -94,6 +96,7 @@ class Services:
             keys=keys,
             enforcers=enforcers,
             propagation=propagation,
+            plugins=PluginGateway(keys, redis_url=settings.redis_url),
         )
 
     async def start(self) -> None:
@@ -111,5 +114,6 @@ class Services:
     async def close(self) -> None:
         await self.propagation.stop()
         await self.queue.close()
+        await self.plugins.aclose()
         if self.redis is not None:
             await self.redis.aclose()

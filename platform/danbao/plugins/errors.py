@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 
 class PluginError(Exception):
     """Base of every plug-in failure the call path understands."""
 
     code = "plugin_error"
+    # The call path's audit event for this failure (set by the gateway).
+    audit_data: dict[str, Any] | None = None
 
 
 class TransientError(PluginError):

@@ -111,7 +111,7 @@ class PluginGateway:
                 f"async+{redis_url}",
                 implementation="redispy",
                 key_prefix="danbao:plugin-rate",
-                connection_pool=self._pool,
+                connection_pool=self._pool,  # type: ignore[arg-type]  # typed too narrowly
             )
             if redis_url
             else MemoryStorage()
@@ -129,7 +129,8 @@ class PluginGateway:
         if self._pool is not None:
             await self._pool.aclose()
         if isinstance(self._breaker_uow, AsyncRedisUnitOfWork):
-            await self._breaker_uow.contexts.redis.aclose()
+            repository: Any = self._breaker_uow.contexts
+            await repository.redis.aclose()
 
     async def _start(self) -> None:
         if not self._started:
@@ -191,7 +192,8 @@ class PluginGateway:
             row = await self._store(plugin_id, operation, request_hash, purpose, record_id, data)
         except PluginError as failure:
             outcome = "refused" if isinstance(failure, REFUSALS) else "failed"
-            await self._audit(
+            # Kept on the exception so an HTTP edge can write it again after its rollback.
+            failure.audit_data = await self._audit(
                 plugin_id, audit, outcome, started, tally.attempts, None, error=failure.code
             )
             raise
@@ -310,7 +312,7 @@ class PluginGateway:
         result_id: str | None,
         *,
         error: str | None = None,
-    ) -> None:
+    ) -> dict[str, Any]:
         data = {
             **audit,
             "outcome": outcome,
@@ -322,6 +324,7 @@ class PluginGateway:
             data["error"] = error
         async with in_transaction():
             await record_event("plugin.called", "plugin", plugin_id, data)
+        return data
 
 
 async def _one_attempt(method: Any, request: Any, timeout_s: float) -> Any:
