@@ -6,10 +6,12 @@ STAMP  := $(VENV)/.installed
 
 .PHONY: install demo serve test lint bench clean
 
-$(STAMP): pyproject.toml package.json package-lock.json
+$(STAMP): pyproject.toml package.json package-lock.json plugins/*/pyproject.toml
 	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# Plug-in packages install like anyone's: found through their entry points.
+	for p in plugins/*/pyproject.toml; do $(PY) -m pip install --quiet -e $$(dirname $$p) || exit 1; done
 	# Browser packages from the npm registry (served from /vendor/, never a CDN).
 	npm ci --no-audit --no-fund --loglevel=error
 	@touch $(STAMP)

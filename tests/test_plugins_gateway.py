@@ -91,7 +91,7 @@ class HttpRegistry(Plugin):
     id = "test.http_registry"
     kind = PluginKind.BUSINESS_REGISTRY
     title = Label("测试工商接口", "Test registry")
-    timeout_s = 0.5
+    timeout_s = 5.0
     settings_schema: ClassVar = {
         "type": "object",
         "required": ["base_url", "api_key"],
@@ -275,7 +275,7 @@ async def test_a_plugin_the_tenant_did_not_enable_is_refused(
             await gateway(services).call(
                 "sandbox.registry",
                 "company_profile",
-                results.CompanyQuery("91510100MA61R8KX2F"),
+                results.CompanyQuery("91510100MA61R8KX2L"),
                 purpose="review",
             )
         assert (await last_call_event()).data["error"] == "not_enabled"
