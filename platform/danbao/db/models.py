@@ -332,6 +332,57 @@ class PluginResult(TenantModel):
         indexes = (("tenant_id", "plugin_id", "operation", "request_hash", "created_at"),)
 
 
+class RecordMigration(TenantModel):
+    """One move of a form records from one definition version to a later one.
+
+    The mapping is the declared list of operations; status runs planned, queued, running,
+    then done or failed, and a done run may be rolled back (rollback_queued, rolled_back).
+    report holds the dry-run or run outcome: counts, affected records, failures by pointer.
+    """
+
+    form_id = fields.CharField(max_length=63)
+    from_version = fields.IntField()
+    to_version = fields.IntField()
+    operations: Any = fields.JSONField(default=list)
+    status = fields.CharField(max_length=20, default="planned")
+    report: Any = fields.JSONField(default=dict)
+    affected = fields.IntField(default=0)
+    failed = fields.IntField(default=0)
+    error = fields.TextField(default="")
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+    rolled_back_at = fields.DatetimeField(null=True)
+    rolled_back_by = fields.UUIDField(null=True)
+
+    class Meta:
+        table = "record_migration"
+        indexes = (("tenant_id", "form_id", "created_at"),)
+
+
+class RecordSnapshot(TenantModel):
+    """A record as it was before a migration changed it, kept for the rollback.
+
+    data and search_index are copied as stored (sensitive values stay sealed envelopes).
+    new_revision is the revision the migration gave the record: a rollback restores only
+    records nobody has changed since.
+    """
+
+    migration_id = fields.UUIDField()
+    record_id = fields.UUIDField()
+    form_version = fields.IntField()
+    revision = fields.IntField()
+    new_revision = fields.IntField()
+    data: Any = fields.JSONField(default=dict)
+    search_index: Any = fields.JSONField(default=dict)
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "record_snapshot"
+        unique_together = (("tenant_id", "migration_id", "record_id"),)
+
+
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
     User,
     Session,
@@ -345,5 +396,7 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     TenantKey,
     PluginSetting,
     PluginResult,
+    RecordMigration,
+    RecordSnapshot,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""
