@@ -366,12 +366,13 @@ class RecordSnapshot(TenantModel):
 
     data and search_index are copied as stored (sensitive values stay sealed envelopes).
     new_revision is the revision the migration gave the record: a rollback restores only
-    records nobody has changed since.
+    records nobody has changed (saved or submitted) since.
     """
 
     migration_id = fields.UUIDField()
     record_id = fields.UUIDField()
     form_version = fields.IntField()
+    status = fields.CharField(max_length=16)
     revision = fields.IntField()
     new_revision = fields.IntField()
     data: Any = fields.JSONField(default=dict)

@@ -22,7 +22,7 @@ from danbao.definitions.versions import (
     list_versions,
     publish,
 )
-from danbao.web import plugins_api, records_api, records_export, users_api
+from danbao.web import migrations_api, plugins_api, records_api, records_export, users_api
 from danbao.web.errors import HttpError, error_response
 from danbao.web.guards import read_json, require
 from danbao.web.openapi import openapi_response
@@ -374,6 +374,7 @@ ROUTES = [
     Route("/authz/explain", authz_explain, methods=["GET"]),
     *records_export.ROUTES,  # before records_api: its {record_id} would take export.csv
     *records_api.ROUTES,
+    *migrations_api.ROUTES,
     *users_api.ROUTES,
     *plugins_api.ROUTES,
     Route("/openapi.json", openapi, methods=["GET"]),

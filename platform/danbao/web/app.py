@@ -16,6 +16,7 @@ from danbao.config import REPO_ROOT, Settings, load_settings
 from danbao.db.models import Tenant
 from danbao.db.setup import close_db, open_db
 from danbao.logs import configure_logging
+from danbao.records import migration_job
 from danbao.services import Services
 from danbao.web import api, ops, pages
 from danbao.web.health import healthz
@@ -39,6 +40,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     services = Services.build(settings)
+    migration_job.use_keys(services.keys)  # jobs run in this process in the embedded mode
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:

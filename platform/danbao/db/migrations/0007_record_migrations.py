@@ -86,7 +86,10 @@ class Migration(migrations.Migration):
                 ("created_by", fields.UUIDField()),
                 ("created_at", fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 ("started_at", fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
-                ("finished_at", fields.DatetimeField(null=True, auto_now=False, auto_now_add=False)),
+                (
+                    "finished_at",
+                    fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
+                ),
                 (
                     "rolled_back_at",
                     fields.DatetimeField(null=True, auto_now=False, auto_now_add=False),
@@ -113,6 +116,7 @@ class Migration(migrations.Migration):
                 ("migration_id", fields.UUIDField()),
                 ("record_id", fields.UUIDField()),
                 ("form_version", fields.IntField()),
+                ("status", fields.CharField(max_length=16)),
                 ("revision", fields.IntField()),
                 ("new_revision", fields.IntField()),
                 ("data", _json()),
