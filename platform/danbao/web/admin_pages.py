@@ -97,6 +97,7 @@ async def admin_links(request: Request, user: User) -> list[tuple[str, str]]:
     enforcer, base = active[2], _base(request)
     pages = [
         ("admin.permissions", "admin:definitions", "/admin/permissions"),
+        ("admin.forms", "admin:definitions", "/admin/forms"),
         ("admin.users", "admin:users", "/admin/users"),
         ("admin.explain", "admin:users", "/admin/explain"),
     ]

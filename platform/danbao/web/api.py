@@ -22,7 +22,14 @@ from danbao.definitions.versions import (
     list_versions,
     publish,
 )
-from danbao.web import migrations_api, plugins_api, records_api, records_export, users_api
+from danbao.web import (
+    form_editor,
+    migrations_api,
+    plugins_api,
+    records_api,
+    records_export,
+    users_api,
+)
 from danbao.web.errors import HttpError, error_response
 from danbao.web.guards import read_json, require
 from danbao.web.openapi import openapi_response
@@ -368,6 +375,7 @@ ROUTES = [
     Route("/definitions/versions", versions_publish, methods=["POST"]),
     Route("/definitions/versions/{number}", version_show, methods=["GET"]),
     Route("/definitions/diff", versions_diff, methods=["GET"]),
+    *form_editor.API_ROUTES,
     Route("/tokens", tokens_index, methods=["GET"]),
     Route("/tokens", tokens_create, methods=["POST"]),
     Route("/tokens/{token_id}", tokens_revoke, methods=["DELETE"]),
