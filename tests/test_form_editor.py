@@ -12,7 +12,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from playwright.async_api import Browser, expect
+from playwright.async_api import Browser, BrowserContext, Page, expect
 from tortoise.transactions import in_transaction
 
 from danbao.db.models import AuditEvent
@@ -218,7 +218,9 @@ async def test_migration_pages_plan_run_and_roll_back(
         assert "已回滚" in (await client.get(run_url)).text
 
 
-async def _sign_in_page(browser: Browser, base_url: str, slug: str, email: str, viewport: dict):  # type: ignore[no-untyped-def,type-arg]
+async def _sign_in_page(
+    browser: Browser, base_url: str, slug: str, email: str, viewport: dict[str, int]
+) -> tuple[BrowserContext, Page]:
     context = await browser.new_context(viewport=viewport, locale="zh-CN")
     page = await context.new_page()
     await page.goto(f"{base_url}/t/{slug}/login")
@@ -237,7 +239,7 @@ async def test_editor_in_chromium_shows_errors_and_follows_the_text(
     browser: Browser,
     tenant: TenantFixture,
     tmp_path: Path,
-    viewport: dict,  # type: ignore[type-arg]
+    viewport: dict[str, int],
 ) -> None:
     context, page = await _sign_in_page(
         browser, base_url, tenant.slug, tenant.admin_email, viewport
