@@ -29,7 +29,11 @@ def check_class(cls: object) -> type[Plugin]:
     for attr in ("id", "kind", "title"):
         if not hasattr(cls, attr):
             raise BrokenPlugin(f"{cls.__name__} lacks the class attribute {attr!r}")
-    missing = [op for op in OPERATIONS[cls.kind] if not callable(getattr(cls, op, None))]
+    missing = [
+        name
+        for name, op in OPERATIONS[cls.kind].items()
+        if op.required and not callable(getattr(cls, name, None))
+    ]
     if missing:
         raise BrokenPlugin(f"{cls.__name__} ({cls.kind}) lacks operations: {missing}")
     return cls

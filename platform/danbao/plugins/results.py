@@ -175,6 +175,73 @@ class Timestamp:
 
 
 @dataclass(frozen=True)
+class Document:
+    """A PDF travelling to or from an e-signature provider (base64, with its digest)."""
+
+    name: str
+    content_b64: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class SignerSpec:
+    name: str
+    kind: str  # person | organisation
+    mobile: str | None = None
+    id_no: str | None = None
+    uscc: str | None = None
+
+
+@dataclass(frozen=True)
+class FlowRequest:
+    title: str
+    documents: tuple[Document, ...]
+    signers: tuple[SignerSpec, ...]
+    expire_days: int = 30
+    notify_url: str | None = None
+
+
+@dataclass(frozen=True)
+class FlowRef:
+    flow_id: str
+
+
+@dataclass(frozen=True)
+class RevokeRequest:
+    flow_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class SignerState:
+    name: str
+    status: str  # WAITING | SIGNED | REJECTED
+    sign_url: str | None = None
+
+
+FLOW_STATUSES = ("DRAFT", "SIGNING", "DONE", "REVOKED", "EXPIRED", "REJECTED")
+
+
+@dataclass(frozen=True)
+class SignFlow:
+    flow_id: str
+    status: str  # one of FLOW_STATUSES
+    signers: tuple[SignerState, ...] = ()
+    # The signed documents, once DONE, from providers that hand them back at once.
+    documents: tuple[Document, ...] = ()
+
+
+@dataclass(frozen=True)
+class CallbackEvent:
+    """A vendor's notification, verified: which flow, what happened, its new status."""
+
+    event_id: str
+    flow_id: str
+    action: str
+    status: str
+
+
+@dataclass(frozen=True)
 class Health:
     ok: bool
     detail: str = ""

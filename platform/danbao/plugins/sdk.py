@@ -51,6 +51,8 @@ class Operation:
     needs_consent: bool = False
     # Safe to repeat after a failure that may have reached the vendor.
     idempotent: bool = True
+    # Every plug-in of the kind implements it (else only providers that can).
+    required: bool = True
 
 
 OPERATIONS: dict[PluginKind, dict[str, Operation]] = {
@@ -73,7 +75,13 @@ OPERATIONS: dict[PluginKind, dict[str, Operation]] = {
     PluginKind.TIMESTAMPING: {
         "stamp": Operation("stamp", r.StampRequest, r.Timestamp),
     },
-    PluginKind.ESIGNATURE: {},
+    PluginKind.ESIGNATURE: {
+        "create_flow": Operation("create_flow", r.FlowRequest, r.SignFlow, idempotent=False),
+        "flow_status": Operation("flow_status", r.FlowRef, r.SignFlow, required=False),
+        "revoke": Operation(
+            "revoke", r.RevokeRequest, r.SignFlow, idempotent=False, required=False
+        ),
+    },
 }
 
 EMPTY_SETTINGS: dict[str, Any] = {
@@ -108,7 +116,12 @@ class Plugin:
 
     @classmethod
     def operations(cls) -> dict[str, Operation]:
-        return OPERATIONS[cls.kind]
+        """The operations of the kind this plug-in implements."""
+        return {
+            name: op
+            for name, op in OPERATIONS[cls.kind].items()
+            if op.required or callable(getattr(cls, name, None))
+        }
 
     @classmethod
     def secret_fields(cls) -> frozenset[str]:
