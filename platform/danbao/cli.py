@@ -215,13 +215,16 @@ async def cmd_audit_verify(args: argparse.Namespace, settings: Settings) -> int:
 
 
 async def cmd_demo_load(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.crypto.master_key import load_master_key
+    from danbao.crypto.tenant_keys import TenantKeys
     from danbao.db.setup import run_migrations
     from danbao.demo import load_demo
 
     await run_migrations(settings)
+    keys = TenantKeys(load_master_key(settings))
 
     async def work() -> int:
-        for line in await load_demo(settings.tenants_dir):
+        for line in await load_demo(settings.tenants_dir, keys=keys):
             print(f"demo {line}")
         return 0
 

@@ -9,7 +9,12 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from danbao.auth.operators import create_operator
-from danbao.db.models import Operator, Tenant, User
+from danbao.crypto.tenant_keys import TenantKeys
+from danbao.db.models import Operator, PluginSetting, Tenant, User
+from danbao.plugins import catalog
+from danbao.plugins.local_pades import seal_settings
+from danbao.plugins.pades import new_seal
+from danbao.plugins.tenant_config import configure
 from danbao.provisioning import (
     ADMIN_ROLE,
     apply_bundle,
@@ -39,7 +44,9 @@ async def load_demo_operators(tenants_dir: Path) -> list[str]:
     return created
 
 
-async def load_demo(tenants_dir: Path, *, operator: str = "demo") -> list[str]:
+async def load_demo(
+    tenants_dir: Path, *, operator: str = "demo", keys: TenantKeys | None = None
+) -> list[str]:
     """Bring the demo operators, guarantors and users up to ``tenants/demo.json``: create
     what is missing and publish changed demo definitions as a new version, so a pulled
     change shows up at the next ``make demo``. Returns one line per guarantor."""
@@ -64,8 +71,36 @@ async def load_demo(tenants_dir: Path, *, operator: str = "demo") -> list[str]:
         with tenant_scope(operator_context(tenant, operator)):
             async with in_transaction():
                 added = await _add_missing_users(users, admin)
-        report.append(f"{slug}: {outcome}" + (f", {added} users added" if added else ""))
+                enabled = (
+                    await _enable_plugins(keys, tenant, entry.get("plugins", {})) if keys else 0
+                )
+        report.append(
+            f"{slug}: {outcome}"
+            + (f", {added} users added" if added else "")
+            + (f", {enabled} plug-ins enabled" if enabled else "")
+        )
     return report
+
+
+async def _enable_plugins(keys: TenantKeys, tenant: Tenant, wanted: dict[str, Any]) -> int:
+    """Enable the demo's plug-ins the tenant has not configured yet (never overwrites).
+
+    ``{"seal": true}`` gives the local e-signature plug-in a fresh seal in the guarantor's
+    name, so demo contracts carry real, verifiable signatures.
+    """
+    configured = set(await PluginSetting.filter().values_list("plugin_id", flat=True))
+    enabled = 0
+    for plugin_id, spec in wanted.items():
+        if plugin_id in configured:
+            continue
+        settings = dict(spec.get("settings", {}))
+        if spec.get("seal"):
+            settings = seal_settings(new_seal(tenant.name), tenant.name)
+        await configure(
+            keys, catalog.get(plugin_id), settings=settings, policy=spec.get("policy", {})
+        )
+        enabled += 1
+    return enabled
 
 
 async def _add_missing_users(users: list[dict[str, Any]], admin: dict[str, Any]) -> int:

@@ -16,6 +16,7 @@ from .formschema import field_types
 from .graph import find_cycles, reachable
 from .layout import Kind, path_for
 from .numbering import NumberingPattern
+from .subject import subject_errors
 
 Fields = dict[str, frozenset[str]]
 
@@ -46,6 +47,9 @@ def crosscheck(catalog: Catalog) -> list[DefinitionError]:
         errors += _tenant(catalog.tenant)
     if catalog.permissions is not None:
         errors += _permissions(catalog.permissions, catalog)
+    for form_id, form in catalog.forms.items():
+        if form is not None:
+            errors += subject_errors(path_for(Kind.FORM, form_id), form)
     for workflow in catalog.workflows.values():
         if workflow is not None:
             errors += _workflow(workflow, catalog)

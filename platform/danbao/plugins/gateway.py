@@ -258,7 +258,7 @@ class PluginGateway:
         )
         if row is None:
             return None
-        return Outcome(await self._open(row), str(row.id), True, 0)
+        return Outcome(await self.open(row), str(row.id), True, 0)
 
     async def _store(
         self,
@@ -288,7 +288,7 @@ class PluginGateway:
                 created_by=ctx.principal.id,
             )
 
-    async def _open(self, row: PluginResult) -> dict[str, Any]:
+    async def open(self, row: PluginResult) -> dict[str, Any]:
         key = await self.keys.get(DATA, envelope_version(row.result))
         path = FieldPath(f"plugin:{row.plugin_id}", row.operation)
         data: dict[str, Any] = json.loads(
@@ -300,7 +300,7 @@ class PluginGateway:
         """A stored answer of the tenant in context, decrypted (None if not there)."""
         async with in_transaction():
             row = await PluginResult.filter(id=result_id).first()
-            return None if row is None else await self._open(row)
+            return None if row is None else await self.open(row)
 
     async def _audit(
         self,

@@ -23,6 +23,7 @@ from danbao.definitions.versions import (
     publish,
 )
 from danbao.web import (
+    checks_api,
     form_editor,
     migrations_api,
     plugins_api,
@@ -381,6 +382,7 @@ ROUTES = [
     Route("/tokens/{token_id}", tokens_revoke, methods=["DELETE"]),
     Route("/authz/explain", authz_explain, methods=["GET"]),
     *records_export.ROUTES,  # before records_api: its {record_id} would take export.csv
+    *checks_api.ROUTES,
     *records_api.ROUTES,
     *migrations_api.ROUTES,
     *users_api.ROUTES,
