@@ -15,14 +15,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
 import ctypes
-import dataclasses
 import gc
 import json
 import multiprocessing
-import os
 import random
 import resource
 import statistics
@@ -37,20 +34,25 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 from asgi_lifespan import LifespanManager
 from tortoise.transactions import in_transaction
 
-from benchlib import percentile, print_header
+from benchlib import (
+    bench_settings,
+    drop_database,
+    percentile,
+    print_header,
+    recreate_database,
+)
 from danbao.audit.chain import GENESIS_HASH, _hash, _payload, verify_chain
 from danbao.auth.login import normalise_email
 from danbao.auth.passwords import hash_password
 from danbao.auth.secrets import new_token, token_hash
 from danbao.auth.sessions import API_TOKEN_PREFIX
-from danbao.config import REPO_ROOT, Settings, _with_user, load_settings
+from danbao.config import REPO_ROOT, Settings
 from danbao.db.models import AuditEvent, Tenant
 from danbao.db.setup import close_db, open_db, run_migrations
 from danbao.definitions import Bundle, load_bundle
@@ -65,9 +67,7 @@ BENCH = "tenants"
 METRIC = "latency_ratio_10000_vs_10_tenants"
 GOAL = 1.1
 DB_NAME = "danbao_bench"
-# The same services as the tests (tests/conftest.py), but a database and Redis db of our own.
-PG_ADMIN_URL = os.environ.get("DANBAO_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("DANBAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+REDIS_DB = 4
 TEMPLATE = REPO_ROOT / "tenants" / "_template"
 PASSWORD = "Bench-password-2026"
 OPERATOR = "bench"
@@ -97,55 +97,6 @@ class Target:
     slug: str
     url: str
     headers: dict[str, str]
-
-
-# --- services -------------------------------------------------------------------------
-
-
-def _redis_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
-
-
-def bench_settings(var_dir: Path) -> Settings:
-    base = load_settings()
-    owner_url = f"{PG_ADMIN_URL}/{DB_NAME}"
-    return dataclasses.replace(
-        base,
-        var_dir=var_dir,
-        database_url=owner_url,
-        app_database_url=_with_user(owner_url, base.app_db_role, base.app_db_password),
-        redis_url=_redis_db(REDIS_URL, 4),
-        s3=None,
-        master_key=base64.b64encode(b"bench-master-key-32-bytes-long!!").decode(),
-        # The access log writes a JSON line per request to stderr; the same cost in both
-        # phases, so leaving it out can only make the ratio larger, never hide a gap.
-        log_level="WARNING",
-    )
-
-
-async def _admin_execute(*statements: str) -> None:
-    conn = await asyncpg.connect(f"{PG_ADMIN_URL}/postgres")
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def recreate_database() -> None:
-    await _admin_execute(
-        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{DB_NAME}'",
-        f'DROP DATABASE IF EXISTS "{DB_NAME}"',
-        f'CREATE DATABASE "{DB_NAME}"',
-    )
-
-
-async def drop_database() -> None:
-    await _admin_execute(
-        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{DB_NAME}'",
-        f'DROP DATABASE IF EXISTS "{DB_NAME}"',
-    )
 
 
 def _malloc_trim() -> None:
@@ -489,13 +440,13 @@ def ms(seconds: float) -> float:
 async def run(plan: Plan, keep_db: bool) -> list[dict[str, Any]]:
     wall = time.perf_counter()
     with tempfile.TemporaryDirectory(prefix="danbao-bench-") as var_dir:
-        settings = bench_settings(Path(var_dir))
-        await recreate_database()
+        settings = bench_settings(Path(var_dir), DB_NAME, REDIS_DB)
+        await recreate_database(DB_NAME)
         try:
             return await _run(plan, settings, wall)
         finally:
             if not keep_db:
-                await drop_database()
+                await drop_database(DB_NAME)
 
 
 @dataclass

@@ -165,16 +165,16 @@ class PluginGateway:
         tally = _Tally()
         try:
             # Short transactions around the database work (row-level security needs one),
-            # none around the vendor call.
+            # none around the vendor call: one before it, one after.
             async with in_transaction():
                 config = await tenant_config.load(self.keys, plugin)
                 if op.needs_consent:
                     await _require_consent(consent_document_id)
                 request_hash = await self._request_hash(plugin_id, operation, request)
                 reused = await self._reusable(plugin_id, op, request_hash, config.policy.reuse_days)
-            if reused is not None:
-                await self._audit(plugin_id, audit, "reused", started, 0, reused.result_id)
-                return reused
+                if reused is not None:
+                    await self._audit(plugin_id, audit, "reused", started, 0, reused.result_id)
+                    return reused
             if not await self.limiter.hit(
                 RateLimitItemPerMinute(config.policy.rate_per_minute),
                 str(current_tenant().tenant_id),
@@ -189,15 +189,17 @@ class PluginGateway:
             finally:
                 await instance.aclose()
             data = to_json(result)
-            row = await self._store(plugin_id, operation, request_hash, purpose, record_id, data)
         except PluginError as failure:
             outcome = "refused" if isinstance(failure, REFUSALS) else "failed"
-            # Kept on the exception so an HTTP edge can write it again after its rollback.
-            failure.audit_data = await self._audit(
-                plugin_id, audit, outcome, started, tally.attempts, None, error=failure.code
-            )
+            async with in_transaction():
+                # Kept on the exception so an HTTP edge can write it again after its rollback.
+                failure.audit_data = await self._audit(
+                    plugin_id, audit, outcome, started, tally.attempts, None, error=failure.code
+                )
             raise
-        await self._audit(plugin_id, audit, "answered", started, tally.attempts, str(row.id))
+        async with in_transaction():
+            row = await self._store(plugin_id, operation, request_hash, purpose, record_id, data)
+            await self._audit(plugin_id, audit, "answered", started, tally.attempts, str(row.id))
         return Outcome(data, str(row.id), False, tally.attempts)
 
     async def _invoke(
@@ -269,24 +271,21 @@ class PluginGateway:
         record_id: str | None,
         data: dict[str, Any],
     ) -> PluginResult:
+        """Inside the caller's transaction."""
         ctx = current_tenant()
-        async with in_transaction():
-            key = await self.keys.current(DATA)
-            sealed = encrypt_value(
-                key,
-                str(ctx.tenant_id),
-                FieldPath(f"plugin:{plugin_id}", operation),
-                json.dumps(data),
-            )
-            return await PluginResult.create(
-                plugin_id=plugin_id,
-                operation=operation,
-                request_hash=request_hash,
-                record_id=record_id,
-                purpose=purpose,
-                result=sealed,
-                created_by=ctx.principal.id,
-            )
+        key = await self.keys.current(DATA)
+        sealed = encrypt_value(
+            key, str(ctx.tenant_id), FieldPath(f"plugin:{plugin_id}", operation), json.dumps(data)
+        )
+        return await PluginResult.create(
+            plugin_id=plugin_id,
+            operation=operation,
+            request_hash=request_hash,
+            record_id=record_id,
+            purpose=purpose,
+            result=sealed,
+            created_by=ctx.principal.id,
+        )
 
     async def open(self, row: PluginResult) -> dict[str, Any]:
         key = await self.keys.get(DATA, envelope_version(row.result))
@@ -322,8 +321,7 @@ class PluginGateway:
         }
         if error:
             data["error"] = error
-        async with in_transaction():
-            await record_event("plugin.called", "plugin", plugin_id, data)
+        await record_event("plugin.called", "plugin", plugin_id, data)  # caller's transaction
         return data
 
 
