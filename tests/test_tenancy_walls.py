@@ -24,6 +24,7 @@ LATER_WALLS = (
     importlib.import_module("danbao.db.migrations.0005_tenant_keys"),
     importlib.import_module("danbao.db.migrations.0006_plugins"),
     importlib.import_module("danbao.db.migrations.0007_record_migrations"),
+    importlib.import_module("danbao.db.migrations.0008_plugin_callbacks"),
 )
 
 

@@ -384,6 +384,26 @@ class RecordSnapshot(TenantModel):
         unique_together = (("tenant_id", "migration_id", "record_id"),)
 
 
+class PluginCallback(TenantModel):
+    """A vendor notification that passed its signature check, kept once per event.
+
+    The unique event key makes a replayed or retried callback a no-op, so each event is
+    applied exactly once.
+    """
+
+    plugin_id = fields.CharField(max_length=100)
+    event_id = fields.CharField(max_length=64)
+    flow_id = fields.CharField(max_length=100)
+    action = fields.CharField(max_length=100)
+    status = fields.CharField(max_length=16)
+    received_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "plugin_callback"
+        unique_together = (("tenant_id", "plugin_id", "event_id"),)
+        indexes = (("tenant_id", "flow_id", "received_at"),)
+
+
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
     User,
     Session,
@@ -399,5 +419,6 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     PluginResult,
     RecordMigration,
     RecordSnapshot,
+    PluginCallback,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

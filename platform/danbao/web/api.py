@@ -23,6 +23,7 @@ from danbao.definitions.versions import (
     publish,
 )
 from danbao.web import (
+    callbacks_api,
     checks_api,
     form_editor,
     migrations_api,
@@ -387,5 +388,6 @@ ROUTES = [
     *migrations_api.ROUTES,
     *users_api.ROUTES,
     *plugins_api.ROUTES,
+    *callbacks_api.ROUTES,
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

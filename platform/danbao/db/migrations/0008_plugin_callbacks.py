@@ -1,0 +1,69 @@
+"""Verified vendor callbacks, one row per event (replays are refused by the unique key).
+
+Written like ``tortoise makemigrations`` output (see 0006); walled like every tenant
+table and append-only for the serving role.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from tortoise import fields, migrations
+from tortoise.migrations import operations as ops
+
+from danbao.db import walls
+from danbao.ids import new_id
+
+TENANT_TABLES = ("plugin_callback",)
+
+
+async def apply_walls(apps: Any, schema_editor: Any) -> None:
+    if not walls.is_postgres(schema_editor):
+        return  # SQLite (embedded mode) has no roles or RLS; the application wall stands alone.
+    role = walls.app_role()
+    script = [walls.table_sql("plugin_callback", role, append_only=True)]
+    await schema_editor.client.execute_script("\n".join(script))
+
+
+async def remove_walls(apps: Any, schema_editor: Any) -> None:
+    if not walls.is_postgres(schema_editor):
+        return  # the tables go with the reversed CreateModel steps
+    script = [f"DROP POLICY tenant_isolation ON {t};" for t in TENANT_TABLES]
+    script.append(f"REVOKE ALL ON {', '.join(TENANT_TABLES)} FROM {walls.app_role()};")
+    await schema_editor.client.execute_script("\n".join(script))
+
+
+def _id() -> fields.UUIDField:
+    return fields.UUIDField(primary_key=True, default=new_id, unique=True, db_index=True)
+
+
+class Migration(migrations.Migration):
+    dependencies = [("danbao", "0007_record_migrations")]
+
+    initial = False
+
+    operations = [
+        ops.CreateModel(
+            name="PluginCallback",
+            fields=[
+                ("id", _id()),
+                ("tenant_id", fields.UUIDField()),
+                ("plugin_id", fields.CharField(max_length=100)),
+                ("event_id", fields.CharField(max_length=64)),
+                ("flow_id", fields.CharField(max_length=100)),
+                ("action", fields.CharField(max_length=100)),
+                ("status", fields.CharField(max_length=16)),
+                ("received_at", fields.DatetimeField(auto_now=False, auto_now_add=True)),
+            ],
+            options={
+                "table": "plugin_callback",
+                "app": "danbao",
+                "unique_together": (("tenant_id", "plugin_id", "event_id"),),
+                "indexes": (("tenant_id", "flow_id", "received_at"),),
+                "pk_attr": "id",
+                "table_description": "A vendor notification that passed its signature check, kept once per event.",
+            },
+            bases=["TenantModel"],
+        ),
+        ops.RunPython(apply_walls, remove_walls),
+    ]
