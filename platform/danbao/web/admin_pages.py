@@ -99,6 +99,7 @@ async def admin_links(request: Request, user: User) -> list[tuple[str, str]]:
         ("admin.permissions", "admin:definitions", "/admin/permissions"),
         ("admin.forms", "admin:definitions", "/admin/forms"),
         ("admin.users", "admin:users", "/admin/users"),
+        ("admin.plugins", "admin:plugins", "/admin/plugins"),
         ("admin.explain", "admin:users", "/admin/explain"),
     ]
     return [

@@ -12,7 +12,7 @@ from danbao.auth.login import LoginRefused
 from danbao.auth.secrets import new_token
 from danbao.auth.sessions import end_session
 from danbao.i18n import translate
-from danbao.web import admin_pages, form_editor, form_pages, migration_pages
+from danbao.web import admin_pages, form_editor, form_pages, migration_pages, plugin_pages
 from danbao.web.csrf import check_login_csrf
 from danbao.web.errors import locale_of
 from danbao.web.signin import refusal, set_session_cookie, sign_in_with_password
@@ -112,4 +112,5 @@ ROUTES = [
     *admin_pages.ROUTES,
     *form_editor.PAGE_ROUTES,
     *migration_pages.ROUTES,
+    *plugin_pages.ROUTES,
 ]
