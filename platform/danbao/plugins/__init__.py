@@ -20,6 +20,7 @@ from .errors import (
     UnknownOperation,
     UnknownPlugin,
 )
+from .http import vendor_request
 from .sdk import OPERATIONS, Label, Operation, Plugin, PluginKind
 
 __all__ = [
@@ -40,4 +41,5 @@ __all__ = [
     "UnknownOperation",
     "UnknownPlugin",
     "results",
+    "vendor_request",
 ]

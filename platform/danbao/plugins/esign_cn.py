@@ -27,6 +27,7 @@ import httpx
 
 from . import results as r
 from .errors import PermanentError, TransientError
+from .http import vendor_request
 from .sdk import Label, Plugin, PluginKind
 
 HOSTS = {
@@ -112,14 +113,9 @@ class EsignV3(Plugin):
         }
         if raw:
             headers |= {"Content-MD5": md5, "Content-Type": content_type}
-        try:
-            answer = await self._http.request(method, path, content=raw or None, headers=headers)
-        except httpx.ConnectError as exc:
-            raise TransientError(str(exc), delivered=False) from exc
-        except httpx.TransportError as exc:
-            raise TransientError(str(exc)) from exc
-        if answer.status_code >= 500 or answer.status_code == 429:
-            raise TransientError(f"e签宝 answered HTTP {answer.status_code}")
+        answer = await vendor_request(
+            self._http, method, path, content=raw or None, headers=headers
+        )
         try:
             reply = answer.json()
         except ValueError as exc:
@@ -141,14 +137,13 @@ class EsignV3(Plugin):
                 "fileSize": len(pdf),
             },
         )
-        try:
-            put = await self._http.put(
-                slot["fileUploadUrl"],
-                content=pdf,
-                headers={"Content-MD5": content_md5(pdf), "Content-Type": "application/pdf"},
-            )
-        except httpx.TransportError as exc:
-            raise TransientError(str(exc)) from exc
+        put = await vendor_request(
+            self._http,
+            "PUT",
+            slot["fileUploadUrl"],
+            content=pdf,
+            headers={"Content-MD5": content_md5(pdf), "Content-Type": "application/pdf"},
+        )
         if put.status_code >= 300:
             raise TransientError(f"file upload answered HTTP {put.status_code}")
         return str(slot["fileId"])
@@ -214,10 +209,7 @@ class EsignV3(Plugin):
         listing = await self._call("GET", f"/v3/sign-flow/{flow_id}/file-download-url")
         docs = []
         for f in listing.get("files", []):
-            try:
-                got = await self._http.get(f["downloadUrl"])
-            except httpx.TransportError as exc:
-                raise TransientError(str(exc)) from exc
+            got = await vendor_request(self._http, "GET", f["downloadUrl"])
             if got.status_code != 200:
                 raise TransientError(f"download answered HTTP {got.status_code}")
             pdf = got.content

@@ -18,6 +18,7 @@ import httpx
 
 from . import results as r
 from .errors import PermanentError, TransientError
+from .http import vendor_request
 from .sdk import Label, Plugin, PluginKind
 
 API = "https://qyapi.weixin.qq.com"
@@ -49,14 +50,7 @@ class _WeCom(Plugin):
     async def _post(
         self, path: str, params: dict[str, str], body: dict[str, Any]
     ) -> dict[str, Any]:
-        try:
-            answer = await self._http.post(path, params=params, json=body)
-        except httpx.ConnectError as exc:
-            raise TransientError(str(exc), delivered=False) from exc
-        except httpx.TransportError as exc:
-            raise TransientError(str(exc)) from exc
-        if answer.status_code >= 500:
-            raise TransientError(f"WeCom answered HTTP {answer.status_code}")
+        answer = await vendor_request(self._http, "POST", path, params=params, json=body)
         reply: dict[str, Any] = answer.json()
         code = reply.get("errcode", 0)
         if code == RATE_LIMITED or code in BUSY:
@@ -124,13 +118,12 @@ class WeComApp(_WeCom):
         cached = _tokens.get(key)
         if cached and not fresh and cached[1] > time.monotonic():
             return cached[0]
-        try:
-            answer = await self._http.get(
-                "/cgi-bin/gettoken",
-                params={"corpid": key[0], "corpsecret": self.settings["corp_secret"]},
-            )
-        except httpx.TransportError as exc:
-            raise TransientError(str(exc), delivered=False) from exc
+        answer = await vendor_request(
+            self._http,
+            "GET",
+            "/cgi-bin/gettoken",
+            params={"corpid": key[0], "corpsecret": self.settings["corp_secret"]},
+        )
         reply = answer.json()
         if reply.get("errcode", 0) != 0:
             raise PermanentError(f"WeCom gettoken {reply.get('errcode')}: {reply.get('errmsg')}")

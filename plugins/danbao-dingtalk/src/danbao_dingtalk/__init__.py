@@ -16,7 +16,15 @@ from typing import Any, ClassVar
 
 import httpx
 
-from danbao.plugins import Label, PermanentError, Plugin, PluginKind, TransientError, results
+from danbao.plugins import (
+    Label,
+    PermanentError,
+    Plugin,
+    PluginKind,
+    TransientError,
+    results,
+    vendor_request,
+)
 
 DEFAULT_ENDPOINT = "https://oapi.dingtalk.com/robot/send"
 RATE_LIMITED = 130101
@@ -73,14 +81,10 @@ class DingTalkRobot(Plugin):
             "at": {"atMobiles": list(message.recipients), "isAtAll": False},
         }
         endpoint = self.settings.get("endpoint", DEFAULT_ENDPOINT)
-        try:
-            answer = await self._http.post(endpoint, params=self._params(), json=body)
-        except httpx.ConnectError as exc:
-            raise TransientError(str(exc), delivered=False) from exc
-        except httpx.TransportError as exc:
-            raise TransientError(str(exc)) from exc
-        if answer.status_code >= 500:
-            raise TransientError(f"DingTalk answered {answer.status_code}")
+        # The SDK sorts network failures and 5xx into retryable errors for us.
+        answer = await vendor_request(
+            self._http, "POST", endpoint, params=self._params(), json=body
+        )
         reply = answer.json()
         if reply.get("errcode") == RATE_LIMITED:
             raise TransientError("DingTalk robot rate limit", delivered=False)

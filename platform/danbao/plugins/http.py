@@ -1,0 +1,28 @@
+"""One HTTP exchange with a vendor, failures sorted the way the call path needs them.
+
+A refused connection never reached the vendor (``delivered=False``: safe to retry even a
+send); a timeout or broken connection may have; a 5xx or 429 is the vendor's trouble and
+worth another try. Anything else is the vendor's answer, for the adapter to read.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from .errors import TransientError
+
+
+async def vendor_request(
+    client: httpx.AsyncClient, method: str, url: str, **kwargs: Any
+) -> httpx.Response:
+    try:
+        answer = await client.request(method, url, **kwargs)
+    except httpx.ConnectError as exc:
+        raise TransientError(f"cannot connect: {exc}", delivered=False) from exc
+    except httpx.TransportError as exc:
+        raise TransientError(f"{type(exc).__name__}: {exc}") from exc
+    if answer.status_code >= 500 or answer.status_code == 429:
+        raise TransientError(f"the vendor answered HTTP {answer.status_code}")
+    return answer
