@@ -12,7 +12,14 @@ from danbao.auth.login import LoginRefused
 from danbao.auth.secrets import new_token
 from danbao.auth.sessions import end_session
 from danbao.i18n import translate
-from danbao.web import admin_pages, form_editor, form_pages, migration_pages, plugin_pages
+from danbao.web import (
+    admin_pages,
+    check_pages,
+    form_editor,
+    form_pages,
+    migration_pages,
+    plugin_pages,
+)
 from danbao.web.csrf import check_login_csrf
 from danbao.web.errors import locale_of
 from danbao.web.signin import refusal, set_session_cookie, sign_in_with_password
@@ -108,6 +115,7 @@ ROUTES = [
     Route("/", home, methods=["GET"]),
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
+    *check_pages.ROUTES,
     *form_pages.ROUTES,
     *admin_pages.ROUTES,
     *form_editor.PAGE_ROUTES,
