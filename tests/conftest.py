@@ -15,7 +15,9 @@ import shutil
 import socket
 import uuid
 from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
+from typing import Any
 
 import asyncpg
 import httpx
@@ -170,19 +172,28 @@ def _free_port() -> int:
         return int(s.getsockname()[1])
 
 
-@pytest.fixture(scope="session")
-async def base_url(app: Starlette) -> AsyncIterator[str]:
-    """The session's app served over real HTTP (the database is already open)."""
+@asynccontextmanager
+async def serving(app: Any) -> AsyncIterator[str]:
+    """An ASGI app served over real HTTP on a free port (our app, or a vendor's fake)."""
     port = _free_port()
     server = uvicorn.Server(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="off", log_config=None)
     )
     task = asyncio.create_task(server.serve())
     while not server.started:  # uvicorn offers no event to await  # noqa: ASYNC110
-        await asyncio.sleep(0.05)
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+        await asyncio.sleep(0.02)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture(scope="session")
+async def base_url(app: Starlette) -> AsyncIterator[str]:
+    """The session's app served over real HTTP (the database is already open)."""
+    async with serving(app) as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

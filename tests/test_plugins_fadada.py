@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import hashlib
 import hmac
@@ -14,7 +13,6 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -29,7 +27,7 @@ from danbao.plugins.tenant_config import configure
 from danbao.services import Services
 from danbao.tenancy.context import tenant_scope
 
-from .conftest import ClientFactory, TenantFixture, _free_port
+from .conftest import ClientFactory, TenantFixture, serving
 
 APP_ID, SECRET, CORP = "80000001", "fadada-secret-xyz", "corp-open-id-1"
 PDF = b"%PDF-1.7\n% guarantee contract\n%%EOF\n"
@@ -158,17 +156,9 @@ async def fadada() -> AsyncIterator[FakeFadada]:
             Route("/download/{file_id}", fake.download, methods=["GET"]),
         ]
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event to await  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    fake.base = f"http://127.0.0.1:{port}"
-    yield fake
-    server.should_exit = True
-    await task
+    async with serving(app) as url:
+        fake.base = url
+        yield fake
 
 
 def settings(fake: FakeFadada, secret: str = SECRET) -> dict[str, str]:

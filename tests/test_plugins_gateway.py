@@ -15,7 +15,6 @@ from typing import ClassVar
 
 import httpx
 import pytest
-import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse
@@ -43,7 +42,7 @@ from danbao.plugins.tenant_config import configure, public_view
 from danbao.services import Services
 from danbao.tenancy.context import Principal, TenantContext, tenant_scope
 
-from .conftest import REDIS_URL, TenantFixture, _free_port
+from .conftest import REDIS_URL, TenantFixture, serving
 
 PERSON = results.CreditQuery("person", "张三", id_no="11010519491231002X")
 
@@ -73,16 +72,8 @@ class FakeVendor:
 async def vendor() -> AsyncIterator[tuple[FakeVendor, str]]:
     fake = FakeVendor()
     app = Starlette(routes=[Route("/company", fake.lookup)])
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event to await  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    yield fake, f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    await task
+    async with serving(app) as url:
+        yield fake, url
 
 
 class HttpRegistry(Plugin):

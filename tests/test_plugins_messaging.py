@@ -2,14 +2,12 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import AsyncIterator, Iterator
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from typing import Any
 
 import pytest
-import uvicorn
 from aiosmtpd.controller import Controller
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -21,7 +19,7 @@ from danbao.plugins.contract import PluginContract
 from danbao.plugins.email_smtp import SmtpEmail
 from danbao.plugins.wecom import WeComApp, WeComRobot
 
-from .conftest import _free_port
+from .conftest import _free_port, serving
 
 ROBOT_KEY = "robot-key-0123456789"
 CORP, SECRET = "ww1234567890", "corp-secret-abcdef"
@@ -76,17 +74,9 @@ async def wecom() -> AsyncIterator[FakeWeCom]:
             Route("/cgi-bin/message/send", fake.app_send, methods=["POST"]),
         ]
     )
-    port = _free_port()
-    server = uvicorn.Server(
-        uvicorn.Config(app, host="127.0.0.1", port=port, log_config=None, lifespan="off")
-    )
-    task = asyncio.create_task(server.serve())
-    while not server.started:  # uvicorn offers no event to await  # noqa: ASYNC110
-        await asyncio.sleep(0.02)
-    fake.base = f"http://127.0.0.1:{port}"
-    yield fake
-    server.should_exit = True
-    await task
+    async with serving(app) as url:
+        fake.base = url
+        yield fake
 
 
 class Inbox:

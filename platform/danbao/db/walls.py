@@ -59,3 +59,10 @@ def composite_fk_sql(table: str, column: str, target: str, on_delete: str) -> st
 
 def drop_composite_fk_sql(table: str, column: str) -> str:
     return f"ALTER TABLE {table} DROP CONSTRAINT {table}_{column}_fk;"
+
+
+def unwall_sql(tables: tuple[str, ...], role: str) -> list[str]:
+    """Undo ``table_sql`` for ``tables`` (their keys go with the tables themselves)."""
+    return [f"DROP POLICY tenant_isolation ON {t};" for t in tables] + [
+        f"REVOKE ALL ON {', '.join(tables)} FROM {role};"
+    ]

@@ -23,12 +23,10 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
-import httpx
-
 from . import results as r
 from .errors import PermanentError, TransientError
-from .http import vendor_request
-from .sdk import Label, Plugin, PluginKind
+from .http import HttpPlugin, vendor_request
+from .sdk import Label, PluginKind
 
 HOSTS = {
     "sandbox": "https://smlopenapi.esign.cn",
@@ -65,7 +63,8 @@ def callback_signature(secret: str, timestamp: str, query: Mapping[str, str], bo
     return hmac.new(secret.encode(), message, hashlib.sha256).hexdigest()
 
 
-class EsignV3(Plugin):
+class EsignV3(HttpPlugin):
+    hosts = HOSTS
     id = "esign.v3"
     kind = PluginKind.ESIGNATURE
     title = Label("e签宝（开放平台 V3）", "e签宝 (open API v3)")
@@ -86,14 +85,6 @@ class EsignV3(Plugin):
         },
         "additionalProperties": False,
     }
-
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        super().__init__(settings)
-        base = self.settings.get("base_url") or HOSTS[self.settings.get("environment", "sandbox")]
-        self._http = httpx.AsyncClient(base_url=base, timeout=self.timeout_s)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     # --- signed HTTP -----------------------------------------------------------------
 

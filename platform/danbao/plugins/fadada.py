@@ -27,8 +27,8 @@ import httpx
 
 from . import results as r
 from .errors import PermanentError, TransientError
-from .http import vendor_request
-from .sdk import Label, Plugin, PluginKind
+from .http import HttpPlugin, vendor_request
+from .sdk import Label, PluginKind
 
 HOSTS = {
     "sandbox": "https://uat-api.fadada.com/api/v5",
@@ -61,7 +61,8 @@ def sign(secret: str, params: Mapping[str, str]) -> str:
 _tokens: dict[tuple[str, str], tuple[str, float]] = {}
 
 
-class FadadaV5(Plugin):
+class FadadaV5(HttpPlugin):
+    hosts = HOSTS
     id = "fadada.v5"
     kind = PluginKind.ESIGNATURE
     title = Label("法大大（FASC V5）", "fadada (FASC v5)")
@@ -83,14 +84,6 @@ class FadadaV5(Plugin):
         },
         "additionalProperties": False,
     }
-
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        super().__init__(settings)
-        base = self.settings.get("base_url") or HOSTS[self.settings.get("environment", "sandbox")]
-        self._http = httpx.AsyncClient(base_url=base, timeout=self.timeout_s)
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
 
     def _headers(self, biz: str | None, token: str | None, extra: Mapping[str, str]) -> dict:
         headers = {

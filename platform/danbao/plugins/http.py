@@ -7,11 +7,30 @@ worth another try. Anything else is the vendor's answer, for the adapter to read
 
 from __future__ import annotations
 
-from typing import Any
+from collections.abc import Mapping
+from typing import Any, ClassVar
 
 import httpx
 
 from .errors import TransientError
+from .sdk import Plugin
+
+
+class HttpPlugin(Plugin):
+    """A plug-in that talks to one vendor host: its HTTP client opens with the settings
+    (``base_url``, else the host of ``environment``, else the first of ``hosts``) and
+    closes when the call path is done with the plug-in."""
+
+    hosts: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, settings: Mapping[str, Any]) -> None:
+        super().__init__(settings)
+        environment = self.settings.get("environment") or next(iter(self.hosts), "")
+        base = self.settings.get("base_url") or self.hosts.get(environment, "")
+        self._http = httpx.AsyncClient(base_url=base, timeout=self.timeout_s)
+
+    async def aclose(self) -> None:
+        await self._http.aclose()
 
 
 async def vendor_request(

@@ -14,12 +14,10 @@ import time
 from collections.abc import Mapping
 from typing import Any, ClassVar
 
-import httpx
-
 from . import results as r
 from .errors import PermanentError, TransientError
-from .http import vendor_request
-from .sdk import Label, Plugin, PluginKind
+from .http import HttpPlugin, vendor_request
+from .sdk import Label, PluginKind
 
 API = "https://qyapi.weixin.qq.com"
 MAX_TEXT_BYTES = 2048
@@ -37,15 +35,8 @@ def _text(message: r.Message) -> str:
     return encoded[: MAX_TEXT_BYTES - 3].decode(errors="ignore") + "…"
 
 
-class _WeCom(Plugin):
-    def __init__(self, settings: Mapping[str, Any]) -> None:
-        super().__init__(settings)
-        self._http = httpx.AsyncClient(
-            base_url=self.settings.get("base_url") or API, timeout=self.timeout_s
-        )
-
-    async def aclose(self) -> None:
-        await self._http.aclose()
+class _WeCom(HttpPlugin):
+    hosts: ClassVar[Mapping[str, str]] = {"production": API}
 
     async def _post(
         self, path: str, params: dict[str, str], body: dict[str, Any]

@@ -11,9 +11,9 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from danbao.plugins.checks import CHECKS, NoSubject, run_checks, stored_checks
+from danbao.plugins.checks import CHECKS, NoSubject, run_checks
 from danbao.web.admin_pages import _csrf
-from danbao.web.checks_api import PERSONAL
+from danbao.web.checks_api import visible_checks
 from danbao.web.records_api import authorise, pinned_form, record_in_scope
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
@@ -29,12 +29,7 @@ async def checks_page(request: Request) -> Response:
     ctx = await authorise(request, "read")
     record = await record_in_scope(ctx, request)
     resource = f"form:{ctx.form.form_id}"
-    may_unmask = ctx.enforcer.allowed(ctx.user.roles, resource, "unmask")
-    items = []
-    for item in await stored_checks(services_of(request).plugins, str(record.id)):
-        if item["operation"] in PERSONAL and not may_unmask:
-            item = {**item, "result": None, "hidden": True}
-        items.append(item)
+    items = await visible_checks(request, ctx, record)
     return render(
         request,
         "forms/checks.html",

@@ -13,13 +13,27 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from danbao.db.models import Record
 from danbao.plugins.checks import CHECKS, NoSubject, run_checks, stored_checks
 from danbao.web.errors import HttpError
 from danbao.web.guards import read_json
-from danbao.web.records_api import authorise, pinned_form, record_in_scope
+from danbao.web.records_api import FormContext, authorise, pinned_form, record_in_scope
 from danbao.web.tenant_endpoint import services_of, tenant_endpoint
 
 PERSONAL = frozenset({"credit_report"})
+
+
+async def visible_checks(
+    request: Request, ctx: FormContext, record: Record
+) -> list[dict[str, Any]]:
+    """The record's kept answers, a credit report's content only for roles that may unmask."""
+    may_unmask = ctx.enforcer.allowed(ctx.user.roles, f"form:{ctx.form.form_id}", "unmask")
+    items: list[dict[str, Any]] = []
+    for item in await stored_checks(services_of(request).plugins, str(record.id)):
+        if item["operation"] in PERSONAL and not may_unmask:
+            item = {**item, "result": None, "hidden": True}
+        items.append(item)
+    return items
 
 
 @tenant_endpoint()
@@ -78,13 +92,7 @@ async def checks_index(request: Request) -> Response:
     """
     ctx = await authorise(request, "read")
     record = await record_in_scope(ctx, request)
-    may_unmask = ctx.enforcer.allowed(ctx.user.roles, f"form:{ctx.form.form_id}", "unmask")
-    items: list[dict[str, Any]] = []
-    for item in await stored_checks(services_of(request).plugins, str(record.id)):
-        if item["operation"] in PERSONAL and not may_unmask:
-            item = {**item, "result": None, "hidden": True}
-        items.append(item)
-    return JSONResponse({"items": items})
+    return JSONResponse({"items": await visible_checks(request, ctx, record)})
 
 
 ROUTES = [

@@ -19,11 +19,10 @@ from starlette.routing import Route
 from danbao.audit import record_event
 from danbao.db.models import PluginSetting
 from danbao.plugins import catalog, tenant_config
-from danbao.plugins.errors import PluginError, SettingsInvalid, UnknownPlugin
+from danbao.plugins.errors import PluginError, SettingsInvalid
 from danbao.plugins.sdk import Plugin
 from danbao.web.admin_pages import _admin, _base, _csrf
-from danbao.web.errors import HttpError
-from danbao.web.plugins_api import HEALTH_TIMEOUT_S
+from danbao.web.plugins_api import HEALTH_TIMEOUT_S, plugin_from_path
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, services_of, tenant_endpoint
 
@@ -128,13 +127,6 @@ async def _page(
     )
 
 
-def _plugin(request: Request) -> type[Plugin]:
-    try:
-        return catalog.get(request.path_params["plugin_id"])
-    except UnknownPlugin as exc:
-        raise HttpError(404, "not_found") from exc
-
-
 @tenant_endpoint()
 async def plugins_page(request: Request) -> Response:
     await _admin(request, "admin:plugins", "read")
@@ -144,7 +136,7 @@ async def plugins_page(request: Request) -> Response:
 @tenant_endpoint()
 async def plugin_save(request: Request) -> Response:
     await _admin(request, "admin:plugins", "update")
-    plugin = _plugin(request)
+    plugin = plugin_from_path(request)
     form = await request.form()
     settings, policy = _parse(plugin, form)
     try:
@@ -166,7 +158,7 @@ async def plugin_save(request: Request) -> Response:
 @tenant_endpoint()
 async def plugin_test(request: Request) -> Response:
     await _admin(request, "admin:plugins", "update")
-    plugin = _plugin(request)
+    plugin = plugin_from_path(request)
     try:
         config = await tenant_config.load(services_of(request).keys, plugin)
     except PluginError as failure:

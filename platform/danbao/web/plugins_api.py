@@ -64,7 +64,8 @@ def plugin_http_error(failure: PluginError, plugin_id: str = "-") -> HttpError:
     return HttpError(status, code, params={"detail": str(failure)}, details=details, audit=note)
 
 
-def _plugin(request: Request) -> type[Plugin]:
+def plugin_from_path(request: Request) -> type[Plugin]:
+    """The installed plug-in named by ``{plugin_id}``; 404 for any other."""
     try:
         return catalog.get(request.path_params["plugin_id"])
     except UnknownPlugin as exc:
@@ -114,7 +115,7 @@ async def plugin_configure(request: Request) -> Response:
       422: {description: "details: [{pointer, message}] (/settings/..., /policy/...)"}
     """
     await require(request, "admin:plugins", "update")
-    plugin = _plugin(request)
+    plugin = plugin_from_path(request)
     body = await read_json(request)
     if not isinstance(body, dict):
         raise HttpError(400, "bad_request", params={"detail": "expected a JSON object"})
@@ -145,7 +146,7 @@ async def plugin_health(request: Request) -> Response:
       409: {description: Not enabled for this tenant}
     """
     await require(request, "admin:plugins", "update")
-    plugin = _plugin(request)
+    plugin = plugin_from_path(request)
     try:
         config = await tenant_config.load(services_of(request).keys, plugin)
     except PluginError as failure:
