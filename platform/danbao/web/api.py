@@ -30,6 +30,7 @@ from danbao.web import (
     plugins_api,
     records_api,
     records_export,
+    signing_api,
     users_api,
 )
 from danbao.web.errors import HttpError, error_response
@@ -384,6 +385,7 @@ ROUTES = [
     Route("/authz/explain", authz_explain, methods=["GET"]),
     *records_export.ROUTES,  # before records_api: its {record_id} would take export.csv
     *checks_api.ROUTES,
+    *signing_api.ROUTES,
     *records_api.ROUTES,
     *migrations_api.ROUTES,
     *users_api.ROUTES,
