@@ -232,11 +232,16 @@ def signed_callback(
     }
 
 
-async def _enable(services: Services, tenant: TenantFixture, secret: str) -> None:
+async def _enable(
+    services: Services, tenant: TenantFixture, secret: str, *, enabled: bool = True
+) -> None:
     with tenant_scope(tenant.context):
         async with in_transaction():
             await configure(
-                services.keys, EsignV3, settings={"app_id": APP_ID, "app_secret": secret}
+                services.keys,
+                EsignV3,
+                settings={"app_id": APP_ID, "app_secret": secret},
+                enabled=enabled,
             )
 
 
@@ -247,6 +252,7 @@ async def test_callbacks_are_verified_applied_once_and_refused_when_forged(
     alpha, beta = tenants["alpha"], tenants["beta"]
     await _enable(services, alpha, SECRET)
     await _enable(services, beta, "beta-has-its-own-secret")
+    await _enable(services, tenants["gamma"], SECRET, enabled=False)
     flow_id = uuid.uuid4().hex
     raw, headers = signed_callback(
         {"action": "SIGN_FLOW_COMPLETE", "signFlowId": flow_id, "signFlowStatus": 2}
@@ -269,7 +275,7 @@ async def test_callbacks_are_verified_applied_once_and_refused_when_forged(
     assert replay.status_code == 200 and replay.json()["duplicate"] is True
     assert forged.status_code == 401 and stale.status_code == 401
     assert crossed.status_code == 401
-    assert gamma.status_code == 404  # gamma never enabled the plug-in
+    assert gamma.status_code == 404  # gamma switched the plug-in off
     with tenant_scope(alpha.context):
         async with in_transaction():
             kept = await PluginCallback.filter(flow_id=flow_id)
