@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import weakref
 from dataclasses import dataclass
 from functools import cached_property
 from typing import Any
 
 from danbao.definitions import Bundle
+from danbao.definitions.bundle import canonical_json
 from danbao.definitions.layout import Kind, path_for
 
 DEFAULT_NUMBERING = "project"
@@ -25,10 +27,17 @@ class FormDefinition:
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, form_id: str) -> FormDefinition:
-        form = bundle.forms.get(form_id)
-        if form is None:
-            raise FormNotFound(form_id)
-        return cls(form_id, form)
+        """The form of a bundle: one object per (bundle, form), so what it derives (field
+        order, the schema's key to its compiled validators) is worked out once per
+        published version rather than on every request."""
+        forms = _OF_BUNDLE.setdefault(bundle, {})
+        found = forms.get(form_id)
+        if found is None:
+            form = bundle.forms.get(form_id)
+            if form is None:
+                raise FormNotFound(form_id)
+            found = forms[form_id] = cls(form_id, form)
+        return found
 
     @classmethod
     def from_files(cls, files: dict[str, Any], form_id: str) -> FormDefinition:
@@ -47,6 +56,11 @@ class FormDefinition:
     def properties(self) -> dict[str, Any]:
         properties: dict[str, Any] = self.schema.get("properties", {})
         return properties
+
+    @cached_property
+    def schema_json(self) -> bytes:
+        """The schema as canonical JSON: the key its compiled validators are cached under."""
+        return canonical_json(self.schema)
 
     @cached_property
     def sensitive_fields(self) -> frozenset[str]:
@@ -87,3 +101,10 @@ class FormDefinition:
         title = self.properties.get(field, {}).get("title")
         text = ui_label.get(locale) or ui_label.get("zh-CN") or title or field
         return str(text)
+
+
+# Bundles are immutable and cached by content hash (``ActiveBundles``); their forms live
+# exactly as long as they do.
+_OF_BUNDLE: weakref.WeakKeyDictionary[Bundle, dict[str, FormDefinition]] = (
+    weakref.WeakKeyDictionary()
+)

@@ -15,7 +15,6 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
-from danbao.definitions.bundle import canonical_json
 from danbao.forms import InvalidValue, format_checker
 from danbao.records.definition import FormDefinition
 from danbao.records.messages import field_message
@@ -84,13 +83,13 @@ def _error(
 
 
 def _validator(form: FormDefinition, complete: bool) -> Draft202012Validator:
-    return _compiled(canonical_json(form.schema), complete)
+    return _compiled(form.schema_json, complete)
 
 
 @lru_cache(maxsize=256)
 def _compiled(schema_json: bytes, complete: bool) -> Draft202012Validator:
     # Keyed by content, so a new definition version simply compiles anew.
-    schema = json.loads(schema_json)
+    schema = _choices_as_enum(json.loads(schema_json))
     if not complete:
         schema = _without_mandatory(schema)
     return Draft202012Validator(schema, format_checker=format_checker())
@@ -115,3 +114,48 @@ def _without_mandatory(schema: Any) -> Any:
         for key, value in schema.items()
         if key not in _MANDATORY
     }
+
+
+# Keywords whose values are data, not subschemas: never rewritten.
+_DATA = ("const", "enum", "default", "examples")
+# What a choice may carry besides its constant without changing what it accepts.
+_ANNOTATIONS = frozenset({"const", "title", "description", "$comment", "deprecated"})
+
+
+def _choices_as_enum(schema: Any) -> Any:
+    """Choice lists written as ``oneOf`` of ``{const, title}`` become the equivalent ``enum``.
+
+    jsonschema checks each option of a ``oneOf`` as a subschema and builds an error for
+    every option that does not match, which made choices the costliest fields of a form
+    (a 150-field form validated in half the time without it). With distinct string
+    constants a value matches exactly one option iff it is one of them, and a refusal
+    reads the same (``oneOf`` and ``enum`` share their message).
+    """
+    if isinstance(schema, list):
+        return [_choices_as_enum(v) for v in schema]
+    if not isinstance(schema, dict):
+        return schema
+    result: dict[str, Any] = {}
+    for key, value in schema.items():
+        if key == "oneOf" and "enum" not in schema and _is_choice_list(value):
+            result["enum"] = [option["const"] for option in value]
+        elif key in _NAME_MAPS and isinstance(value, dict):
+            result[key] = {name: _choices_as_enum(sub) for name, sub in value.items()}
+        elif key in _DATA or key.startswith("x-"):
+            result[key] = value
+        else:
+            result[key] = _choices_as_enum(value)
+    return result
+
+
+def _is_choice_list(options: Any) -> bool:
+    if not isinstance(options, list) or not options:
+        return False
+    constants = []
+    for option in options:
+        if not isinstance(option, dict) or not isinstance(option.get("const"), str):
+            return False
+        if any(k not in _ANNOTATIONS and not k.startswith("x-") for k in option):
+            return False
+        constants.append(option["const"])
+    return len(set(constants)) == len(constants)
