@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import asyncpg
@@ -56,6 +57,25 @@ async def test_events_of_one_transaction_roll_back_with_it(
             raise RuntimeError("the change failed")
     after = await _verify(beta)
     assert after.ok and after.checked == before
+
+
+async def test_concurrent_appends_make_one_unbroken_chain(
+    tenants: dict[str, TenantFixture], app: object
+) -> None:
+    """Writers of one tenant queue on the head row; each event links to the one before."""
+    alpha = tenants["alpha"]
+    before = (await _verify(alpha)).checked
+
+    async def change(i: int) -> None:
+        with tenant_scope(alpha.context):
+            async with in_transaction():
+                await record_event("test.parallel", "thing", str(i), {"i": i, "名称": "担保"})
+                await record_event("test.parallel", "thing", str(i), {"step": 2})
+
+    await asyncio.gather(*(change(i) for i in range(16)))
+    report = await _verify(alpha)
+    assert report.ok, report.describe()
+    assert report.checked == before + 32
 
 
 async def test_tampering_is_detected(

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
+from tortoise.backends.base.client import TransactionalDBClient
 from tortoise.transactions import in_transaction
 
 from danbao.db.models import AuditEvent, AuditHead
@@ -58,27 +59,91 @@ async def record_event(
     ctx = current_tenant()
     # A JSON round trip makes the stored data and the hashed data the same values.
     clean = json.loads(json.dumps(redact(data or {}, sensitive_keys), default=str))
+    event = AuditEvent(
+        tenant_id=ctx.tenant_id,
+        at=datetime.now(UTC),
+        actor_kind=ctx.principal.kind,
+        actor_id=ctx.principal.id,
+        action=action,
+        object_type=object_type,
+        object_id=str(object_id),
+        data=clean,
+        request_id=request_id_var.get(),
+    )
+    db: Any = AuditEvent._meta.db
+    if db.capabilities.dialect == "postgres":
+        if isinstance(db, TransactionalDBClient):  # the caller's transaction: one statement
+            appended = await _append_in_one_statement(db, event)
+        else:
+            async with in_transaction():
+                appended = await _append_in_one_statement(AuditEvent._meta.db, event)
+        if appended:
+            return event
     async with in_transaction():
         head = await AuditHead.filter().select_for_update().first()
         if head is None:
             head = await AuditHead.create(last_seq=0, last_hash=GENESIS_HASH)
-        event = AuditEvent(
-            tenant_id=ctx.tenant_id,
-            seq=head.last_seq + 1,
-            at=datetime.now(UTC),
-            actor_kind=ctx.principal.kind,
-            actor_id=ctx.principal.id,
-            action=action,
-            object_type=object_type,
-            object_id=str(object_id),
-            data=clean,
-            request_id=request_id_var.get(),
-            prev_hash=head.last_hash,
-        )
+        event.seq, event.prev_hash = head.last_seq + 1, head.last_hash
         event.hash = _hash(head.last_hash, _payload(event))
         await event.save()
         await AuditHead.filter(id=head.id).update(last_seq=event.seq, last_hash=event.hash)
     return event
+
+
+# The head row's lock serialises a tenant's appends until the transaction commits, so the
+# append is one statement: the lock is taken at the end of the caller's work and held for
+# nothing but the commit (each further round trip under it would wait for the busy event
+# loop while every other writer of the tenant waits for the lock). The hash is the one
+# _hash computes, sha256(prev_hash "\n" canonical JSON), with the sequence number, known
+# only under the lock, spliced into the canonical JSON between its two fixed halves.
+_APPEND = """
+WITH old AS (
+    SELECT id, last_seq, last_hash FROM audit_head WHERE tenant_id = $1 FOR UPDATE
+), head AS (
+    UPDATE audit_head AS h
+       SET last_seq = old.last_seq + 1,
+           last_hash = encode(sha256(convert_to(
+               old.last_hash || E'\\n' || $2 || (old.last_seq + 1)::text || $3, 'UTF8')), 'hex')
+      FROM old
+     WHERE h.tenant_id = $1 AND h.id = old.id
+ RETURNING h.last_seq AS seq, h.last_hash AS hash, old.last_hash AS prev_hash
+)
+INSERT INTO audit_event (id, tenant_id, seq, at, actor_kind, actor_id, action, object_type,
+                         object_id, data, request_id, prev_hash, hash)
+SELECT $4, $1, seq, $5, $6, $7, $8, $9, $10, $11, $12, prev_hash, hash FROM head
+RETURNING seq, prev_hash, hash
+"""
+
+
+async def _append_in_one_statement(db: Any, event: AuditEvent) -> bool:
+    """Append ``event`` on PostgreSQL; False when the tenant has no head row yet."""
+    event.seq = 0
+    canonical = _canonical(_payload(event)).decode()
+    tail = ',"tenant_id":' + json.dumps(str(event.tenant_id)) + "}"
+    if not canonical.endswith('"seq":0' + tail):  # _payload's keys no longer sort so
+        raise RuntimeError("the audit payload must end with its seq and tenant_id")
+    before = canonical[: -len("0" + tail)]
+    rows = await db.execute_query_dict(
+        _APPEND,
+        [
+            event.tenant_id,
+            before,
+            tail,
+            event.id,
+            event.at,
+            event.actor_kind,
+            event.actor_id,
+            event.action,
+            event.object_type,
+            event.object_id,
+            json.dumps(event.data, ensure_ascii=False),
+            event.request_id,
+        ],
+    )
+    if not rows:
+        return False
+    event.seq, event.prev_hash, event.hash = rows[0]["seq"], rows[0]["prev_hash"], rows[0]["hash"]
+    return True
 
 
 @dataclass(frozen=True)
