@@ -96,7 +96,7 @@ async def record_event(
 # loop while every other writer of the tenant waits for the lock). The hash is the one
 # _hash computes, sha256(prev_hash "\n" canonical JSON), with the sequence number, known
 # only under the lock, spliced into the canonical JSON between its two fixed halves.
-_APPEND = """
+APPEND = """
 WITH old AS (
     SELECT id, last_seq, last_hash FROM audit_head WHERE tenant_id = $1 FOR UPDATE
 ), head AS (
@@ -115,31 +115,33 @@ RETURNING seq, prev_hash, hash
 """
 
 
-async def _append_in_one_statement(db: Any, event: AuditEvent) -> bool:
-    """Append ``event`` on PostgreSQL; False when the tenant has no head row yet."""
+def append_arguments(event: AuditEvent) -> list[Any]:
+    """The parameters of ``APPEND`` for ``event`` (its seq, prev_hash and hash unset)."""
     event.seq = 0
     canonical = _canonical(_payload(event)).decode()
     tail = ',"tenant_id":' + json.dumps(str(event.tenant_id)) + "}"
     if not canonical.endswith('"seq":0' + tail):  # _payload's keys no longer sort so
         raise RuntimeError("the audit payload must end with its seq and tenant_id")
     before = canonical[: -len("0" + tail)]
-    rows = await db.execute_query_dict(
-        _APPEND,
-        [
-            event.tenant_id,
-            before,
-            tail,
-            event.id,
-            event.at,
-            event.actor_kind,
-            event.actor_id,
-            event.action,
-            event.object_type,
-            event.object_id,
-            json.dumps(event.data, ensure_ascii=False),
-            event.request_id,
-        ],
-    )
+    return [
+        event.tenant_id,
+        before,
+        tail,
+        event.id,
+        event.at,
+        event.actor_kind,
+        event.actor_id,
+        event.action,
+        event.object_type,
+        event.object_id,
+        json.dumps(event.data, ensure_ascii=False),
+        event.request_id,
+    ]
+
+
+async def _append_in_one_statement(db: Any, event: AuditEvent) -> bool:
+    """Append ``event`` on PostgreSQL; False when the tenant has no head row yet."""
+    rows = await db.execute_query_dict(APPEND, append_arguments(event))
     if not rows:
         return False
     event.seq, event.prev_hash, event.hash = rows[0]["seq"], rows[0]["prev_hash"], rows[0]["hash"]
