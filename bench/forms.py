@@ -28,9 +28,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import contextlib
-import dataclasses
 import itertools
 import json
 import os
@@ -49,7 +47,6 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
@@ -60,13 +57,13 @@ from stdnum import luhn
 from stdnum.cn import ric, uscc
 from tortoise.transactions import in_transaction
 
-from benchlib import percentile, print_header
+from benchlib import bench_settings, drop_database, percentile, print_header, recreate_database
 from danbao.audit import record_event
 from danbao.audit.chain import APPEND, append_arguments, verify_chain
 from danbao.auth.sessions import issue_api_token
 from danbao.authz.cache import EnforcerCache
 from danbao.authz.masking import apply_field_rules
-from danbao.config import REPO_ROOT, Settings, _with_user, load_settings
+from danbao.config import REPO_ROOT, Settings
 from danbao.db.models import AuditEvent, Record, User
 from danbao.definitions import Bundle, load_bundle
 from danbao.forms import check, format_checker
@@ -87,10 +84,7 @@ BENCH = "forms"
 METRIC = "submit_throughput_ratio_vs_asyncpg"
 GOAL = 0.5
 DB_NAME = "danbao_bench_forms"
-# The same services as the tests (tests/conftest.py), but a database and Redis db of our own.
-PG_ADMIN_URL = os.environ.get("DANBAO_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("DANBAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
-REDIS_DB = 7
+REDIS_DB = 8  # tenants.py takes 4, plugins.py 7
 TEMPLATE = REPO_ROOT / "tenants" / "_template"
 SLUG = "bench-forms"
 FORM_ID = "dossier"
@@ -503,27 +497,6 @@ def measure_offline(plan: Plan, bundle_dir: Path, form_json: dict[str, Any], dat
 # --- services ------------------------------------------------------------------------------
 
 
-def _redis_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
-
-
-def bench_settings(var_dir: Path) -> Settings:
-    base = load_settings()
-    owner_url = f"{PG_ADMIN_URL}/{DB_NAME}"
-    return dataclasses.replace(
-        base,
-        var_dir=var_dir,
-        database_url=owner_url,
-        app_database_url=_with_user(owner_url, base.app_db_role, base.app_db_password),
-        redis_url=_redis_db(REDIS_URL, REDIS_DB),
-        s3=None,
-        master_key=base64.b64encode(b"bench-master-key-32-bytes-long!!").decode(),
-        # The access log writes a JSON line per request; left out, as in bench/tenants.py.
-        log_level="WARNING",
-    )
-
-
 def server_env(settings: Settings) -> dict[str, str]:
     """The same settings for ``danbao serve`` in a child process."""
     return {
@@ -536,27 +509,6 @@ def server_env(settings: Settings) -> dict[str, str]:
         "DANBAO_LOG_LEVEL": settings.log_level,
         "DANBAO_S3_BUCKET": "",
     }
-
-
-async def _admin_execute(*statements: str) -> None:
-    conn = await asyncpg.connect(f"{PG_ADMIN_URL}/postgres")
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def recreate_database() -> None:
-    await drop_database()
-    await _admin_execute(f'CREATE DATABASE "{DB_NAME}"')
-
-
-async def drop_database() -> None:
-    await _admin_execute(
-        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{DB_NAME}'",
-        f'DROP DATABASE IF EXISTS "{DB_NAME}"',
-    )
 
 
 @dataclass
@@ -974,14 +926,14 @@ async def run(plan: Plan, keep_db: bool) -> list[Row]:
         bundle_dir = write_bundle(Path(tmp) / "bundle", form_json)
         offline = measure_offline(plan, bundle_dir, form_json, data)
         bundle = offline.bundle
-        settings = bench_settings(Path(tmp) / "var")
-        await recreate_database()
+        settings = bench_settings(Path(tmp) / "var", DB_NAME, REDIS_DB)
+        await recreate_database(DB_NAME)
         try:
             done = await provision(settings, bundle_dir)
             load = await run_load(plan, settings, done, data, bundle, Path(tmp) / "serve.log")
         finally:
             if not keep_db:
-                await drop_database()
+                await drop_database(DB_NAME)
     return report(plan, offline, done, load, len(json.dumps(data, ensure_ascii=False)), wall)
 
 
