@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import gc
 import uuid
 from typing import Any
 
 from danbao.definitions import Bundle, load_bundle
-from danbao.records.definition import FormDefinition
+from danbao.records.definition import _OF_BUNDLE, FormDefinition
 from danbao.records.validation import _choices_as_enum, _compiled, validate_data
 
 from .conftest import TEMPLATE
@@ -87,3 +88,13 @@ def test_validators_are_compiled_once_per_form_of_a_bundle() -> None:
     after = _compiled.cache_info()
     assert after.misses == compiled.misses + 1  # the draft's validator, once
     assert after.hits == compiled.hits + 2
+
+
+def test_a_bundles_forms_go_with_it() -> None:
+    bundle = Bundle.from_dict(load_bundle(TEMPLATE).to_dict())
+    key = id(bundle)
+    FormDefinition.from_bundle(bundle, "application")
+    assert key in _OF_BUNDLE
+    del bundle
+    gc.collect()
+    assert key not in _OF_BUNDLE

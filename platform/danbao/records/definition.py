@@ -30,7 +30,10 @@ class FormDefinition:
         """The form of a bundle: one object per (bundle, form), so what it derives (field
         order, the schema's key to its compiled validators) is worked out once per
         published version rather than on every request."""
-        forms = _OF_BUNDLE.setdefault(bundle, {})
+        forms = _OF_BUNDLE.get(id(bundle))
+        if forms is None:
+            forms = _OF_BUNDLE[id(bundle)] = {}
+            weakref.finalize(bundle, _OF_BUNDLE.pop, id(bundle), None)
         found = forms.get(form_id)
         if found is None:
             form = bundle.forms.get(form_id)
@@ -103,8 +106,7 @@ class FormDefinition:
         return str(text)
 
 
-# Bundles are immutable and cached by content hash (``ActiveBundles``); their forms live
-# exactly as long as they do.
-_OF_BUNDLE: weakref.WeakKeyDictionary[Bundle, dict[str, FormDefinition]] = (
-    weakref.WeakKeyDictionary()
-)
+# Bundle id -> its forms. Bundles are immutable and cached (``ActiveBundles``); their forms
+# live exactly as long as they do (a finalizer drops the entry before the id can be reused).
+# Keyed by identity: hashing a bundle would serialise it, as an editor's preview would pay.
+_OF_BUNDLE: dict[int, dict[str, FormDefinition]] = {}
