@@ -1028,7 +1028,7 @@ def main() -> None:
     args = parser.parse_args()
     if args.quick:
         plan = Plan(True, loads=1, render_samples=20, validate_samples=60, rounds=2,
-                    per_round=64)  # fmt: skip
+                    per_round=48)  # fmt: skip
     else:
         plan = Plan(False, loads=5, render_samples=200, validate_samples=1000, rounds=4,
                     per_round=400)  # fmt: skip
