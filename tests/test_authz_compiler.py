@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from danbao.authz.compiler import compile_permissions
+from danbao.authz.compiler import CompiledPolicy, compile_permissions
 from danbao.authz.enforcer import MODEL_TEXT
 from danbao.authz.fields import FieldRule
 from danbao.authz.scope import ScopeKind
@@ -25,14 +25,20 @@ def resolve(document: Any, pointer: str) -> Any:
     return document
 
 
+def compile_gxdb() -> CompiledPolicy:
+    bundle = load_bundle(REPO_ROOT / "tenants" / "gxdb")
+    return compile_permissions("t", bundle.permissions, bundle.forms)
+
+
 def label(name: str) -> dict[str, str]:
     return {"zh-CN": name, "en": name}
 
 
 @pytest.mark.parametrize("slug", SHIPPED)
 def test_every_shipped_bundle_compiles_with_provenance(slug: str) -> None:
-    permissions = load_bundle(REPO_ROOT / "tenants" / slug).permissions
-    compiled = compile_permissions("tenant-1", permissions)
+    bundle = load_bundle(REPO_ROOT / "tenants" / slug)
+    permissions = bundle.permissions
+    compiled = compile_permissions("tenant-1", permissions, bundle.forms)
 
     expected = sum(
         len(actions) for grants in permissions["grants"].values() for actions in grants.values()
@@ -59,7 +65,7 @@ def test_every_shipped_bundle_compiles_with_provenance(slug: str) -> None:
 
 
 def test_inheritance_lines_and_effective_roles() -> None:
-    compiled = compile_permissions("t", load_bundle(REPO_ROOT / "tenants" / "gxdb").permissions)
+    compiled = compile_gxdb()
     assert compiled.groupings == (("branch_manager", "account_manager", "t"),)
     assert compiled.provenance[compiled.groupings[0]] == "/roles/2/inherits/0"
     assert compiled.effective_roles["branch_manager"] == {"branch_manager", "account_manager"}
@@ -104,8 +110,12 @@ def test_department_tree() -> None:
 
 
 def test_scopes_and_field_rules_as_declared() -> None:
-    compiled = compile_permissions("t", load_bundle(REPO_ROOT / "tenants" / "gxdb").permissions)
-    assert compiled.data_scopes[("branch_manager", "form:application")] is ScopeKind.DEPARTMENT
+    compiled = compile_gxdb()
+    assert compiled.data_scopes[("branch_manager", "form:application")] is ScopeKind.ALL
+    condition = compiled.scope_conditions[("branch_manager", "form:application")]
+    assert condition.text == "branch == user.department"
+    assert compiled.data_scopes[("branch_manager", "form:due_diligence")] is ScopeKind.DEPARTMENT
+    assert ("branch_manager", "form:due_diligence") not in compiled.scope_conditions
     assert compiled.field_rules[("finance", "application")]["shareholders"] is FieldRule.HIDDEN
     # Values the issue adds beyond today's meta-schema compile too.
     extra = compile_permissions(

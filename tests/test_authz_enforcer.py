@@ -35,8 +35,8 @@ def roles(*specs: str | tuple[str, list[str]]) -> list[dict[str, Any]]:
 
 
 def shipped(slug: str) -> TenantEnforcer:
-    permissions = load_bundle(REPO_ROOT / "tenants" / slug).permissions
-    return TenantEnforcer(compile_permissions(f"tenant-{slug}", permissions))
+    bundle = load_bundle(REPO_ROOT / "tenants" / slug)
+    return TenantEnforcer(compile_permissions(f"tenant-{slug}", bundle.permissions, bundle.forms))
 
 
 WILDCARDS = {
@@ -119,8 +119,9 @@ def test_a_rule_of_another_tenant_never_matches(gxdb: TenantEnforcer) -> None:
 @pytest.mark.parametrize("slug", ["_template", "gxdb", "qsnd"])
 def test_agrees_with_the_simple_evaluator(slug: str) -> None:
     """Casbin answers as the reference evaluator does, for every shipped role and resource."""
-    permissions = load_bundle(REPO_ROOT / "tenants" / slug).permissions
-    enforcer = TenantEnforcer(compile_permissions("t", permissions))
+    bundle = load_bundle(REPO_ROOT / "tenants" / slug)
+    permissions = bundle.permissions
+    enforcer = TenantEnforcer(compile_permissions("t", permissions, bundle.forms))
     role_ids = [r["id"] for r in permissions["roles"]]
     resources = {res for grants in permissions["grants"].values() for res in grants}
     resources |= {"form:unknown", "workflow:unknown", "admin:users", "report:unknown"}
@@ -214,51 +215,53 @@ def scopes() -> TenantEnforcer:
 
 
 def test_scope_of_one_role(scopes: TenantEnforcer) -> None:
-    assert scopes.data_scope(["mine"], "form:loan").kind is ScopeKind.OWN
-    assert scopes.data_scope(["dept"], "form:loan").kind is ScopeKind.DEPARTMENT
-    assert scopes.data_scope(["tree"], "form:loan").kind is ScopeKind.DEPARTMENT_TREE
-    assert scopes.data_scope(["everyone"], "form:loan").kind is ScopeKind.ALL
-    scope = scopes.data_scope(["dept"], "form:loan")
+    assert scopes.data_scope(["mine"], "form:loan").widest.kind is ScopeKind.OWN
+    assert scopes.data_scope(["dept"], "form:loan").widest.kind is ScopeKind.DEPARTMENT
+    assert scopes.data_scope(["tree"], "form:loan").widest.kind is ScopeKind.DEPARTMENT_TREE
+    assert scopes.data_scope(["everyone"], "form:loan").widest.kind is ScopeKind.ALL
+    scope = scopes.data_scope(["dept"], "form:loan").widest
     assert (scope.role, scope.pointer) == ("dept", "/data_scopes/dept/form:loan")
 
 
 def test_scope_needs_a_read_grant(scopes: TenantEnforcer) -> None:
-    assert scopes.data_scope(["writer"], "form:loan").kind is ScopeKind.NONE
-    assert scopes.data_scope(["lurker"], "form:loan").kind is ScopeKind.NONE
-    assert scopes.data_scope([], "form:loan").kind is ScopeKind.NONE
-    assert scopes.data_scope(["everyone"], "form:other").kind is ScopeKind.NONE
+    assert scopes.data_scope(["writer"], "form:loan").widest.kind is ScopeKind.NONE
+    assert scopes.data_scope(["lurker"], "form:loan").widest.kind is ScopeKind.NONE
+    assert scopes.data_scope([], "form:loan").widest.kind is ScopeKind.NONE
+    assert scopes.data_scope(["everyone"], "form:other").widest.kind is ScopeKind.NONE
 
 
 def test_widest_scope_wins(scopes: TenantEnforcer) -> None:
     order = ["mine", "dept", "tree", "everyone"]
     for narrow, wide in itertools.combinations(order, 2):
-        scope = scopes.data_scope([wide, narrow], "form:loan")
-        assert scope.kind is scopes.data_scope([wide], "form:loan").kind
+        scope = scopes.data_scope([wide, narrow], "form:loan").widest
+        assert scope.kind is scopes.data_scope([wide], "form:loan").widest.kind
         assert scope.role == wide
-    assert scopes.data_scope(["mine", "writer", "lurker"], "form:loan").kind is ScopeKind.OWN
+    assert scopes.data_scope(["mine", "writer", "lurker"], "form:loan").widest.kind is ScopeKind.OWN
 
 
 def test_scope_inheritance_wildcards_and_default(scopes: TenantEnforcer) -> None:
-    heir = scopes.data_scope(["heir"], "form:loan")  # declares nothing; inherits tree's
+    heir = scopes.data_scope(["heir"], "form:loan").widest  # declares nothing; inherits tree's
     assert heir.kind is ScopeKind.DEPARTMENT_TREE
     assert (heir.role, heir.pointer) == ("heir", "/data_scopes/tree/form:loan")
-    assert scopes.data_scope(["wild"], "form:loan").kind is ScopeKind.ALL  # exact first
-    wild = scopes.data_scope(["wild"], "form:other")
+    assert scopes.data_scope(["wild"], "form:loan").widest.kind is ScopeKind.ALL  # exact first
+    wild = scopes.data_scope(["wild"], "form:other").widest
     assert (wild.kind, wild.pointer) == (ScopeKind.DEPARTMENT, "/data_scopes/wild/form:*")
     # Reading without any declared scope: least privilege.
     bare = TenantEnforcer(
         compile_permissions("t", {"roles": roles("r"), "grants": {"r": {"form:x": ["read"]}}})
     )
-    scope = bare.data_scope(["r"], "form:x")
+    scope = bare.data_scope(["r"], "form:x").widest
     assert (scope.kind, scope.role, scope.pointer) == (ScopeKind.OWN, "r", None)
 
 
 def test_shipped_scopes(gxdb: TenantEnforcer) -> None:
-    assert gxdb.data_scope(["account_manager"], "form:application").kind is ScopeKind.OWN
-    assert gxdb.data_scope(["branch_manager"], "form:application").kind is ScopeKind.DEPARTMENT
-    assert gxdb.data_scope(["finance"], "form:application").kind is ScopeKind.ALL
-    assert gxdb.data_scope(["finance"], "form:due_diligence").kind is ScopeKind.NONE
-    assert gxdb.data_scope(["admin"], "form:application").kind is ScopeKind.NONE
+    assert gxdb.data_scope(["account_manager"], "form:application").widest.kind is ScopeKind.OWN
+    branch = gxdb.data_scope(["branch_manager"], "form:application").widest
+    assert branch.kind is ScopeKind.ALL and branch.condition is not None
+    assert branch.condition_pointer == "/data_scopes/branch_manager/form:application/condition"
+    assert gxdb.data_scope(["finance"], "form:application").widest.kind is ScopeKind.ALL
+    assert gxdb.data_scope(["finance"], "form:due_diligence").widest.kind is ScopeKind.NONE
+    assert gxdb.data_scope(["admin"], "form:application").widest.kind is ScopeKind.NONE
 
 
 # --- field rules --------------------------------------------------------------------

@@ -25,6 +25,7 @@ from danbao.crypto.fields import (
 )
 from danbao.crypto.master_key import unwrap_data_key
 from danbao.db.models import AuditEvent
+from danbao.authz.scope_query import EVERY_RECORD
 from danbao.records.access import get_record
 from danbao.services import Services
 from danbao.tenancy.context import tenant_scope
@@ -143,7 +144,7 @@ async def test_an_envelope_moved_elsewhere_does_not_decrypt(
         )
         with tenant_scope(tenant.context), pytest.raises(DecryptError, match="does not decrypt"):
             async with in_transaction():
-                await get_record("application", uuid.UUID(rid), {}, keys=keys)
+                await get_record("application", uuid.UUID(rid), EVERY_RECORD, keys=keys)
     # Over HTTP: a clear integrity error, recorded, and never the envelope itself.
     async with make_client() as client:
         await sign_in(client, "alpha", alpha.manager_email)

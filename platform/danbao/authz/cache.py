@@ -28,16 +28,20 @@ class EnforcerCache:
         self._versions: dict[str, set[int]] = {}  # tenant -> its cached versions
 
     def get_or_build(
-        self, tenant_id: str, version: int, permissions: Mapping[str, Any]
+        self,
+        tenant_id: str,
+        version: int,
+        permissions: Mapping[str, Any],
+        forms: Mapping[str, Mapping[str, Any]] | None = None,
     ) -> TenantEnforcer:
         """The enforcer for ``tenant_id`` at definition ``version``, compiled from
-        ``permissions`` (that version's ``permissions.json``) if not cached."""
+        ``permissions`` and ``forms`` (that version's files) if not cached."""
         key = (tenant_id, version)
         enforcer = self._entries.get(key)
         if enforcer is not None:
             self._entries.move_to_end(key)
             return enforcer
-        enforcer = TenantEnforcer(compile_permissions(tenant_id, permissions))
+        enforcer = TenantEnforcer(compile_permissions(tenant_id, permissions, forms))
         # An older version of this tenant will only be asked for by a request that read
         # the head just before a publish; free it now rather than wait for LRU.
         for old in [v for v in self._versions.get(tenant_id, ()) if v < version]:

@@ -18,6 +18,7 @@ from typing import Any
 
 from danbao.definitions.errors import pointer
 from danbao.definitions.graph import reachable
+from danbao.definitions.scope_conditions import ScopeCondition, compile_condition
 
 from .departments import DepartmentTree
 from .fields import FieldRule
@@ -45,8 +46,10 @@ class CompiledPolicy:
     - ``policies``/``groupings``: the Casbin lines; ``provenance`` maps each line to its
       pointer in permissions.json.
     - ``effective_roles``: role -> itself and every role it inherits, transitively.
-    - ``data_scopes``: (role, resource) -> scope, exactly as declared (resource may be a
-      wildcard such as ``form:*``); inheritance and defaults are the enforcer's job.
+    - ``data_scopes``: (role, resource) -> scope kind, exactly as declared (resource may be
+      a wildcard such as ``form:*``); inheritance and defaults are the enforcer's job.
+    - ``scope_conditions``: (role, ``form:<id>``) -> the condition that narrows that
+      scope (``{"kind": …, "condition": …}``; the kind defaults to ``all``).
     - ``field_rules``: (role, form id) -> field key -> rule, exactly as declared.
     """
 
@@ -57,13 +60,19 @@ class CompiledPolicy:
     roles: Mapping[str, Role]
     effective_roles: Mapping[str, frozenset[str]]
     data_scopes: Mapping[tuple[str, str], ScopeKind]
+    scope_conditions: Mapping[tuple[str, str], ScopeCondition]
     field_rules: Mapping[tuple[str, str], Mapping[str, FieldRule]]
     departments: DepartmentTree
 
 
-def compile_permissions(tenant_id: str, permissions: Mapping[str, Any]) -> CompiledPolicy:
+def compile_permissions(
+    tenant_id: str,
+    permissions: Mapping[str, Any],
+    forms: Mapping[str, Mapping[str, Any]] | None = None,
+) -> CompiledPolicy:
     """Compile one tenant's validated ``permissions.json`` (deny by default: only what is
-    granted becomes a policy line)."""
+    granted becomes a policy line). ``forms`` (form id -> form file) gives the field types
+    that scope conditions need; a bundle with conditions must pass it."""
     provenance: dict[PolicyLine | GroupingLine, str] = {}
     roles = _roles(permissions.get("roles", []))
 
@@ -86,11 +95,15 @@ def compile_permissions(tenant_id: str, permissions: Mapping[str, Any]) -> Compi
     inherits = {role.id: role.inherits for role in roles.values()}
     effective = {role_id: frozenset(reachable(role_id, inherits)) for role_id in roles}
 
-    data_scopes = {
-        (role_id, resource): ScopeKind(kind)
-        for role_id, resources in permissions.get("data_scopes", {}).items()
-        for resource, kind in resources.items()
-    }
+    data_scopes: dict[tuple[str, str], ScopeKind] = {}
+    conditions: dict[tuple[str, str], ScopeCondition] = {}
+    for role_id, resources in permissions.get("data_scopes", {}).items():
+        for resource, declared in resources.items():
+            if isinstance(declared, str):
+                data_scopes[(role_id, resource)] = ScopeKind(declared)
+                continue
+            data_scopes[(role_id, resource)] = ScopeKind(declared.get("kind", "all"))
+            conditions[(role_id, resource)] = _condition(resource, declared["condition"], forms)
     field_rules = {
         (role_id, form_id): MappingProxyType(
             {field: FieldRule(rule) for field, rule in rules.items()}
@@ -106,9 +119,21 @@ def compile_permissions(tenant_id: str, permissions: Mapping[str, Any]) -> Compi
         roles=MappingProxyType(roles),
         effective_roles=MappingProxyType(effective),
         data_scopes=MappingProxyType(data_scopes),
+        scope_conditions=MappingProxyType(conditions),
         field_rules=MappingProxyType(field_rules),
         departments=DepartmentTree.build(permissions.get("departments", [])),
     )
+
+
+def _condition(
+    resource: str, text: str, forms: Mapping[str, Mapping[str, Any]] | None
+) -> ScopeCondition:
+    # The bundle passed its cross-checks, so this cannot fail on a published version;
+    # if it does (a caller without the forms), refuse to build rather than widen a scope.
+    form = (forms or {}).get(resource.removeprefix("form:"))
+    if form is None:
+        raise ValueError(f"scope condition on {resource}: its form is needed to compile it")
+    return compile_condition(text, form["schema"])
 
 
 def _roles(items: list[dict[str, Any]]) -> dict[str, Role]:

@@ -11,7 +11,7 @@ stays true for the enforcer's lifetime.
 from __future__ import annotations
 
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from importlib.resources import files
 
 import casbin
@@ -20,7 +20,7 @@ from danbao.definitions.errors import pointer
 
 from .compiler import CompiledPolicy, PolicyLine
 from .fields import FieldRule, FieldRules, least_permissive, most_permissive
-from .scope import Scope, ScopeKind, widest
+from .scope import DataScope, Scope, ScopeKind
 
 MODEL_TEXT = files("danbao.authz").joinpath("model.conf").read_text(encoding="utf-8")
 
@@ -123,39 +123,37 @@ class TenantEnforcer:
 
     # --- which records? -------------------------------------------------------------
 
-    def data_scope(self, roles: Iterable[str], resource: str) -> Scope:
-        """The widest scope among the held roles that may ``read`` ``resource``.
+    def data_scope(self, roles: Iterable[str], resource: str) -> DataScope:
+        """The union of the scopes of the held roles that may ``read`` ``resource``.
 
         For one role: its own declared scope (exact resource before a wildcard such as
-        ``form:*``), else the widest its ancestors declare, else ``own`` (least
+        ``form:*``), else the union of what its ancestors declare, else ``own`` (least
         privilege for a role that may read but has no scope written down). None of the
-        roles may read: the ``none`` scope.
+        roles may read: no parts, no records.
         """
-        scopes = []
+        scopes: list[Scope] = []
         for role in self._known(roles):
             if self.allowed((role,), resource, "read"):
-                found = self._declared_scope(role, resource, set())
-                scopes.append(
-                    Scope(found.kind, role=role, pointer=found.pointer)
-                    if found
-                    else Scope(ScopeKind.OWN, role=role)
-                )
-        return widest(scopes)
+                found = self._declared_scopes(role, resource, set())
+                scopes += [replace(s, role=role) for s in found] or [Scope(ScopeKind.OWN, role=role)]
+        return DataScope.union(scopes)
 
-    def _declared_scope(self, role: str, resource: str, seen: set[str]) -> Scope | None:
+    def _declared_scopes(self, role: str, resource: str, seen: set[str]) -> list[Scope]:
         seen.add(role)
         declared = self.compiled.data_scopes
         for key in (resource, _wildcard(resource)):
             kind = declared.get((role, key))
             if kind is not None:
-                return Scope(kind, pointer=pointer("data_scopes", role, key))
+                condition = self.compiled.scope_conditions.get((role, key))
+                at = pointer("data_scopes", role, key)
+                return [Scope(kind, pointer=at, condition=condition)]
         inherited = [
             scope
             for parent in self.compiled.roles[role].inherits
             if parent in self.compiled.roles and parent not in seen
-            if (scope := self._declared_scope(parent, resource, seen)) is not None
+            for scope in self._declared_scopes(parent, resource, seen)
         ]
-        return widest(inherited) if inherited else None
+        return list(DataScope.union(inherited).parts)
 
     # --- which fields? --------------------------------------------------------------
 

@@ -12,6 +12,9 @@ from dataclasses import dataclass, replace
 from enum import StrEnum
 from typing import Any
 
+from danbao.definitions.errors import join
+from danbao.definitions.scope_conditions import ScopeCondition
+
 from .departments import DepartmentTree
 
 
@@ -41,6 +44,15 @@ class Scope:
     departments: frozenset[str] | None = None
     role: str | None = None
     pointer: str | None = None
+    condition: ScopeCondition | None = None
+    """Narrows the kind: a record is in this scope when it is in the kind *and* the
+    condition holds for it."""
+
+    @property
+    def condition_pointer(self) -> str | None:
+        if self.condition is None or self.pointer is None:
+            return None
+        return join(self.pointer, "condition")
 
     def resolve(self, department: str | None, tree: DepartmentTree) -> Scope:
         """The departments this scope covers for a user in ``department``."""
@@ -57,6 +69,37 @@ NOTHING = Scope(ScopeKind.NONE)
 def widest(scopes: list[Scope]) -> Scope:
     """Several roles: the user sees what the most generous of them sees."""
     return max(scopes, key=lambda s: _WIDTH[s.kind], default=NOTHING)
+
+
+@dataclass(frozen=True)
+class DataScope:
+    """What a user sees of one resource: the union of ``parts``; no parts, nothing.
+
+    Kinds alone are nested (own within department within … all), so of the parts without
+    a condition only the widest is kept. A conditioned part is not comparable with the
+    others and stays beside them, unless an unconditioned ``all`` covers everything.
+    """
+
+    parts: tuple[Scope, ...]
+
+    @classmethod
+    def union(cls, scopes: list[Scope]) -> DataScope:
+        plain = [s for s in scopes if s.condition is None]
+        best = widest(plain) if plain else None
+        if best is not None and best.kind is ScopeKind.ALL:
+            return cls((best,))
+        parts = [best] if best is not None else []
+        seen = set()
+        for scope in scopes:
+            if scope.condition is not None and (scope.kind, scope.condition) not in seen:
+                seen.add((scope.kind, scope.condition))
+                parts.append(scope)
+        return cls(tuple(parts))
+
+    @property
+    def widest(self) -> Scope:
+        """The widest part by kind (conditions aside); NOTHING when there is none."""
+        return widest(list(self.parts))
 
 
 def scope_filter(

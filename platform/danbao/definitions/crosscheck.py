@@ -16,6 +16,7 @@ from .formschema import field_types
 from .graph import find_cycles, reachable
 from .layout import Kind, path_for
 from .numbering import NumberingPattern
+from .scope_conditions import ConditionSyntaxError, NotInSubset, compile_condition
 from .subject import subject_errors
 
 Fields = dict[str, frozenset[str]]
@@ -139,6 +140,11 @@ def _permissions(perms: dict[str, Any], catalog: Catalog) -> list[DefinitionErro
                 if problem:
                     errors.append(DefinitionError(file, pointer(section, role, resource), problem))
 
+    for role, resources in perms.get("data_scopes", {}).items():
+        for resource, scope in resources.items():
+            if isinstance(scope, dict):
+                errors += _scope_condition(pointer("data_scopes", role, resource), resource, scope, catalog)
+
     for role, forms in perms.get("field_rules", {}).items():
         if role not in role_ids:
             errors.append(DefinitionError(file, pointer("field_rules", role), f"no role {role!r}"))
@@ -156,6 +162,26 @@ def _permissions(perms: dict[str, Any], catalog: Catalog) -> list[DefinitionErro
                         )
                     )
     return errors
+
+
+def _scope_condition(
+    at: str, resource: str, scope: dict[str, Any], catalog: Catalog
+) -> list[DefinitionError]:
+    """A condition reads one form's fields, so it needs that form named, and must lie in
+    the subset the records query can apply (definitions.scope_conditions)."""
+    file, where = "permissions.json", join(at, "condition")
+    kind, _, form_id = resource.partition(":")
+    if kind != "form" or form_id == "*":
+        message = "a scope condition reads a form's fields: it needs a named form:<id>"
+        return [DefinitionError(file, where, message)]
+    form = catalog.forms.get(form_id)
+    if form is None:
+        return []  # the missing form is reported on the resource already
+    try:
+        compile_condition(scope["condition"], form["schema"])
+    except (ConditionSyntaxError, NotInSubset) as exc:
+        return [DefinitionError(file, where, f"{exc} (form {form_id!r})")]
+    return []
 
 
 def _resource_problem(resource: str, catalog: Catalog) -> str | None:

@@ -7,35 +7,44 @@ from __future__ import annotations
 import re
 import uuid
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Literal
 
 from tortoise.expressions import Q, RawSQL
 from tortoise.queryset import QuerySet
 
 from danbao.authz.enforcer import TenantEnforcer
-from danbao.authz.scope import scope_filter
+from danbao.authz.scope_query import Dialect, ScopeFilter, Subject, data_scope_filter
 from danbao.crypto.tenant_keys import TenantKeys
 from danbao.db.models import Record, User
 from danbao.records.sensitive import open_record
 
-ScopeFilter = dict[str, Any]
 SORTS = {"created_at", "-created_at", "number", "-number"}
 _FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
+def dialect() -> Dialect:
+    return "postgres" if Record._meta.db.capabilities.dialect == "postgres" else "sqlite"
+
+
+def subject_of(user: User) -> Subject:
+    return Subject(user.id, user.department, tuple(user.roles))
+
 
 def scope_of(enforcer: TenantEnforcer, user: User, form_id: str) -> ScopeFilter | None:
-    """Filter kwargs for the records of ``form_id`` that ``user`` may see; None: none."""
+    """The filter for the records of ``form_id`` that ``user`` may see; None: none.
+
+    Lists, counts, exports, search and single-record reads all take this one filter, so
+    a list and a get can never disagree about a record.
+    """
     scope = enforcer.data_scope(user.roles, f"form:{form_id}")
-    return scope_filter(
-        scope,
-        user_id=user.id,
-        department=user.department,
-        tree=enforcer.compiled.departments,
-    )
+    return data_scope_filter(scope, subject_of(user), enforcer.compiled.departments, dialect())
 
 
-def _scoped(form_id: str, scope: ScopeFilter) -> QuerySet[Record]:
-    return Record.filter(form_id=form_id, **scope)
+def scoped(form_id: str, scope: ScopeFilter) -> QuerySet[Record]:
+    """The records of ``form_id`` within ``scope`` (the manager adds the tenant)."""
+    rows = Record.filter(form_id=form_id)
+    if scope.annotations:
+        rows = rows.annotate(**scope.annotations)
+    return rows.filter(scope.q)
 
 
 async def get_record(
@@ -53,7 +62,7 @@ async def get_record(
     """
     if scope is None:
         return None
-    query = _scoped(form_id, scope).filter(id=record_id)
+    query = scoped(form_id, scope).filter(id=record_id)
     if for_update:
         query = query.select_for_update()
     record = await query.first()
@@ -87,7 +96,7 @@ async def list_records(
     their sensitive fields decrypted)."""
     if scope is None:
         return [], 0
-    rows = _scoped(form_id, scope)
+    rows = scoped(form_id, scope)
     if query.status is not None:
         rows = rows.filter(status=query.status)
     if query.q:
@@ -104,7 +113,7 @@ async def list_records(
 
 
 def _json_text(column: str, field: str) -> str:
-    if Record._meta.db.capabilities.dialect == "postgres":
+    if dialect() == "postgres":
         return f"{column}->>'{field}'"
     return f"json_extract({column}, '$.{field}')"
 

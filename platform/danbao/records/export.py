@@ -29,7 +29,8 @@ from danbao.authz.fields import FieldRule, FieldRules
 from danbao.authz.masking import apply_field_rules
 from danbao.crypto.tenant_keys import TenantKeys
 from danbao.db.models import Record
-from danbao.records.access import ListQuery, ScopeFilter, list_records
+from danbao.authz.scope_query import ScopeFilter
+from danbao.records.access import ListQuery, list_records
 from danbao.records.definition import FormDefinition
 
 CHINA = ZoneInfo("Asia/Shanghai")
