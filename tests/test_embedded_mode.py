@@ -194,3 +194,53 @@ def test_a_record_is_validated_and_numbered_on_sqlite(demo_server: str) -> None:
         assert submitted.json()["number"].startswith("QSND-")
         listed = client.get("/t/qsnd/api/forms/agri_loan/records").json()
         assert listed["total"] >= 1
+
+
+def _signed_in(client: httpx.Client, slug: str, email: str) -> dict[str, str]:
+    response = client.post(
+        f"/t/{slug}/api/session", json={"email": email, "password": "Danbao-demo-2026"}
+    )
+    assert response.status_code == 200, response.text
+    return {"X-CSRF-Token": response.json()["csrf_token"]}
+
+
+def test_scope_conditions_filter_in_sqlite(demo_server: str) -> None:
+    """gxdb's committee members see applications over ¥5,000,000 and its branch managers
+    those of their branch: conditions compiled to json1 SQL, list, get and explainer alike."""
+    url = "/t/gxdb/api/forms/application/records"
+    tag = f"条件{time.monotonic_ns() % 10**8}"
+    made = {}
+    with httpx.Client(base_url=demo_server) as client:
+        headers = _signed_in(client, "gxdb", "account_manager@gxdb.demo")
+        for label, amount, branch in (("small", 3e6, "chengdu"), ("big", 8e6, "mianyang")):
+            data = {"applicant_name": f"{tag}-{label}", "amount": amount, "branch": branch}
+            created = client.post(url, json={"data": data}, headers=headers)
+            assert created.status_code == 201, created.text
+            made[label] = created.json()["id"]
+
+    def seen_by(email: str) -> tuple[set[str], dict[str, int]]:
+        with httpx.Client(base_url=demo_server) as client:
+            _signed_in(client, "gxdb", email)
+            items = client.get(url, params={"per_page": 100}).json()["items"]
+            shown = {label: client.get(f"{url}/{rid}").status_code for label, rid in made.items()}
+        names = [i["data"].get("applicant_name", "") for i in items]
+        return {n.removeprefix(f"{tag}-") for n in names if n.startswith(tag)}, shown
+
+    assert seen_by("committee_member@gxdb.demo") == ({"big"}, {"small": 404, "big": 200})
+    assert seen_by("branch_manager@gxdb.demo") == ({"small"}, {"small": 200, "big": 404})
+    assert seen_by("risk_officer@gxdb.demo")[0] == {"small", "big"}
+    with httpx.Client(base_url=demo_server) as client:
+        _signed_in(client, "gxdb", "admin@gxdb.demo")
+        explained = client.get(
+            "/t/gxdb/api/authz/explain",
+            params={
+                "user": "committee_member@gxdb.demo",
+                "resource": "form:application",
+                "action": "read",
+                "record": made["small"],
+            },
+        ).json()["record"]
+    assert explained["in_scope"] is False and explained["condition"] == "amount > 5000000"
+    assert explained["condition_pointer"] == (
+        "permissions.json#/data_scopes/committee_member/form:application/condition"
+    )

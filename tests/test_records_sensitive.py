@@ -14,6 +14,7 @@ from cryptography.hazmat.primitives.keywrap import InvalidUnwrap
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
+from danbao.authz.scope_query import EVERY_RECORD
 from danbao.config import Settings
 from danbao.crypto.fields import (
     DataKey,
@@ -25,7 +26,6 @@ from danbao.crypto.fields import (
 )
 from danbao.crypto.master_key import unwrap_data_key
 from danbao.db.models import AuditEvent
-from danbao.authz.scope_query import EVERY_RECORD
 from danbao.records.access import get_record
 from danbao.services import Services
 from danbao.tenancy.context import tenant_scope

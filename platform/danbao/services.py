@@ -109,8 +109,10 @@ class Services:
             return None
         version, bundle = active
         tenant_id = str(current_tenant().tenant_id)
-        return version, bundle, self.enforcers.get_or_build(
-            tenant_id, version, bundle.permissions, bundle.forms
+        return (
+            version,
+            bundle,
+            self.enforcers.get_or_build(tenant_id, version, bundle.permissions, bundle.forms),
         )
 
     async def close(self) -> None:

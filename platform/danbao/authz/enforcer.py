@@ -135,7 +135,9 @@ class TenantEnforcer:
         for role in self._known(roles):
             if self.allowed((role,), resource, "read"):
                 found = self._declared_scopes(role, resource, set())
-                scopes += [replace(s, role=role) for s in found] or [Scope(ScopeKind.OWN, role=role)]
+                scopes += [replace(s, role=role) for s in found] or [
+                    Scope(ScopeKind.OWN, role=role)
+                ]
         return DataScope.union(scopes)
 
     def _declared_scopes(self, role: str, resource: str, seen: set[str]) -> list[Scope]:

@@ -35,6 +35,7 @@ from danbao.definitions.scope_conditions import (
     Node,
     Not,
     Operand,
+    Operator,
     Or,
     ScopeCondition,
     Truth,
@@ -51,7 +52,9 @@ Term = Q | bool
 
 _KEY = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 _LOOKUPS = {"==": "", "<": "__lt", "<=": "__lte", ">": "__gt", ">=": "__gte"}
-_FLIPPED = {"==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="}
+_FLIPPED: Mapping[Operator, Operator] = {
+    "==": "==", "!=": "!=", "<": ">", "<=": ">=", ">": "<", ">=": "<="
+}  # fmt: skip
 _PYTHON: Mapping[str, Callable[[Any, Any], bool]] = {
     "==": operator.eq,
     "!=": operator.ne,
@@ -146,11 +149,11 @@ class _Builder:
                     return self.constant(item) in values
                 if not values:
                     return False
-                return Q(**{f"{self.field(item)}__in": values})
+                return _q(f"{self.field(item)}__in", values)
             case Has(field=path):
-                return Q(**{self.annotation(_has_sql(path, self.dialect)): True})
+                return _q(self.annotation(_has_sql(path, self.dialect)), True)
             case Truth(field=ref):
-                return Q(**{self.field(ref): True})
+                return _q(self.field(ref), True)
         raise TypeError(f"not a scope-condition node: {node!r}")
 
     def compare(self, node: Compare) -> Term:
@@ -161,8 +164,8 @@ class _Builder:
             return bool(_PYTHON[op](self.constant(left), self.constant(right)))
         name, value = self.field(left), self.constant(right)
         if op == "!=":
-            return ~Q(**{name: value})
-        return Q(**{f"{name}{_LOOKUPS[op]}": value})
+            return ~_q(name, value)
+        return _q(f"{name}{_LOOKUPS[op]}", value)
 
     def constant(self, operand: Operand) -> Any:
         if isinstance(operand, Value):
@@ -207,6 +210,11 @@ def part_filters(
     )
 
 
+def _q(lookup: str, value: Any) -> Q:
+    kwargs: dict[str, Any] = {lookup: value}
+    return Q(**kwargs)
+
+
 def _finish(term: Term, builder: _Builder) -> ScopeFilter | None:
     if term is False:
         return None
@@ -244,7 +252,7 @@ def _value_sql(ref: FieldRef, dialect: Dialect) -> str:
         if ref.type == "boolean":
             return f"(CASE WHEN {typeof} = 'boolean' THEN (data #>> {at})::boolean END)"
         # Binary order, as SQLite compares: the same condition answers the same everywhere.
-        return f'(CASE WHEN {typeof} = \'string\' THEN (data #>> {at}) END) COLLATE "C"'
+        return f"(CASE WHEN {typeof} = 'string' THEN (data #>> {at}) END) COLLATE \"C\""
     at = _sqlite_path(ref.path)
     kinds = {"number": "'integer', 'real'", "boolean": "'true', 'false'", "string": "'text'"}
     return (

@@ -143,7 +143,9 @@ def _permissions(perms: dict[str, Any], catalog: Catalog) -> list[DefinitionErro
     for role, resources in perms.get("data_scopes", {}).items():
         for resource, scope in resources.items():
             if isinstance(scope, dict):
-                errors += _scope_condition(pointer("data_scopes", role, resource), resource, scope, catalog)
+                errors += _scope_condition(
+                    pointer("data_scopes", role, resource), resource, scope, catalog
+                )
 
     for role, forms in perms.get("field_rules", {}).items():
         if role not in role_ids:

@@ -237,10 +237,10 @@ class _Compiler:
             left, right = node.children
             return And(self.boolean(_tree(left)), self.boolean(_tree(right)))
         if kind == "unary" and len(node.children) == 2:
-            op, operand = node.children
-            if _tree(op).data != "unary_not":
-                raise NotInSubset(_refused(_tree(op).data))
-            return Not(self.boolean(_tree(operand)))
+            sign, inner = node.children
+            if _tree(sign).data != "unary_not":
+                raise NotInSubset(_refused(_tree(sign).data))
+            return Not(self.boolean(_tree(inner)))
         if kind == "relation" and len(node.children) == 2:
             return self._relation(node)
         if kind == "paren_expr":
@@ -302,7 +302,7 @@ class _Compiler:
     def _has(self, node: Tree[Token]) -> Node:
         name, *rest = node.children
         if str(name) != "has":
-            raise NotInSubset(f"the function {str(name)}() is not supported")
+            raise NotInSubset(f"the function {name!s}() is not supported")
         args = [_tree(a) for a in _tree(rest[0]).children] if rest else []
         if len(args) != 1:
             raise NotInSubset("has() takes one field")
@@ -346,7 +346,9 @@ class _Compiler:
         if token.type == "NULL_LIT":
             raise NotInSubset("null is not supported; use has(field) or !has(field)")
         if token.type not in _LITERAL_TOKENS:
-            raise NotInSubset(f"{token.type.removesuffix('_LIT').lower()} literals are not supported")
+            raise NotInSubset(
+                f"{token.type.removesuffix('_LIT').lower()} literals are not supported"
+            )
         return Value(_literal(str(token)))
 
     def _path(self, node: Tree[Token]) -> tuple[str, ...] | None:

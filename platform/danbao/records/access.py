@@ -21,6 +21,7 @@ from danbao.records.sensitive import open_record
 SORTS = {"created_at", "-created_at", "number", "-number"}
 _FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}")
 
+
 def dialect() -> Dialect:
     return "postgres" if Record._meta.db.capabilities.dialect == "postgres" else "sqlite"
 

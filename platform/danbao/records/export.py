@@ -27,9 +27,9 @@ from openpyxl.worksheet._write_only import WriteOnlyWorksheet
 
 from danbao.authz.fields import FieldRule, FieldRules
 from danbao.authz.masking import apply_field_rules
+from danbao.authz.scope_query import ScopeFilter
 from danbao.crypto.tenant_keys import TenantKeys
 from danbao.db.models import Record
-from danbao.authz.scope_query import ScopeFilter
 from danbao.records.access import ListQuery, list_records
 from danbao.records.definition import FormDefinition
 

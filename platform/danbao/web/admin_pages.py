@@ -7,6 +7,7 @@ as publishing a bundle does; assignments go through ``auth.assignments``.
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 from starlette.requests import Request
@@ -16,10 +17,12 @@ from starlette.routing import Route
 from danbao.audit import record_event
 from danbao.auth.assignments import AssignmentInvalid, change_assignment
 from danbao.auth.login import normalise_email
+from danbao.authz.enforcer import TenantEnforcer
 from danbao.db.models import User
 from danbao.definitions import Bundle, BundleInvalid, validate_bundle_dict
 from danbao.definitions.versions import publish
 from danbao.i18n import translate
+from danbao.records.scope_explain import ScopeVerdict, explain_record
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import check_allowed
 from danbao.web.templates import render
@@ -215,12 +218,16 @@ async def explain_page(request: Request) -> Response:
     params = request.query_params
     email = params.get("user", "")
     resource, action = params.get("resource", ""), params.get("action", "")
-    decision, subject = None, None
+    record = params.get("record", "").strip()
+    decision, subject, verdict, record_missing = None, None, None, False
     if email and resource and action:
         subject = await User.filter(email=normalise_email(email)).first()
         active = await services_of(request).enforcer()
         if subject is not None and active is not None:
             decision = active[2].explain(subject.roles, resource, action)
+            if record:
+                verdict = await _verdict(active[2], subject, resource, record)
+                record_missing = verdict is None
     return render(
         request,
         "admin/explain.html",
@@ -230,12 +237,28 @@ async def explain_page(request: Request) -> Response:
             "bundle": bundle,
             "rows": matrix_resources(bundle),
             "actions": sorted({a for acts in ACTIONS_BY_KIND.values() for a in acts}),
-            "query": {"user": email, "resource": resource, "action": action},
+            "query": {"user": email, "resource": resource, "action": action, "record": record},
             "subject": subject,
             "decision": decision,
+            "verdict": verdict,
+            "record_missing": record_missing,
             "asked": bool(email and resource and action),
         },
     )
+
+
+async def _verdict(
+    enforcer: TenantEnforcer, subject: User, resource: str, record: str
+) -> ScopeVerdict | None:
+    """The record's scope verdict; None when it is not a record of that form."""
+    kind, _, form_id = resource.partition(":")
+    try:
+        record_id = uuid.UUID(record)
+    except ValueError:
+        return None
+    if kind != "form" or form_id == "*":
+        return None
+    return await explain_record(enforcer, subject, form_id, record_id)
 
 
 ROUTES = [

@@ -13,6 +13,7 @@ from starlette.routing import Route
 from danbao.audit import record_event
 from danbao.auth.login import LoginRefused, normalise_email
 from danbao.auth.sessions import end_session, issue_api_token
+from danbao.authz.enforcer import TenantEnforcer
 from danbao.db.models import ApiToken, User
 from danbao.definitions import BundleInvalid, validate_bundle_dict
 from danbao.definitions.versions import (
@@ -22,6 +23,7 @@ from danbao.definitions.versions import (
     list_versions,
     publish,
 )
+from danbao.records.scope_explain import ScopeVerdict, explain_record
 from danbao.web import (
     callbacks_api,
     checks_api,
@@ -329,9 +331,20 @@ async def authz_explain(request: Request) -> Response:
     """
     summary: Why a user may or may not do an action on a resource (?user=e-mail&resource=&action=)
     tags: [authz]
+    parameters:
+      - {name: user, in: query, schema: {type: string}, description: the user's e-mail}
+      - {name: resource, in: query, schema: {type: string}}
+      - {name: action, in: query, schema: {type: string}}
+      - name: record
+        in: query
+        schema: {type: string, format: uuid}
+        description: >-
+          a record of form:<id>; the answer then says whether it is in the user's
+          data scope and which scope or condition decided
     responses:
       200: {description: "The decision, the role and policy line that decided, its JSON pointer"}
-      404: {description: No such user in this tenant}
+      400: {description: record given with a resource that is not form:<id>}
+      404: {description: No such user (or record) in this tenant}
     """
     await require(request, "admin:users", "read")
     params = request.query_params
@@ -343,6 +356,7 @@ async def authz_explain(request: Request) -> Response:
     if subject is None or active is None:
         raise HttpError(404, "not_found")
     decision = active[2].explain(subject.roles, resource, action)
+    verdict = await _record_verdict(request, active[2], subject, resource)
     return JSONResponse(
         {
             "user": subject.email,
@@ -355,8 +369,61 @@ async def authz_explain(request: Request) -> Response:
             "reason": decision.reason,
             "effective_roles": sorted(decision.effective_roles),
             "definitions_version": active[0],
+            **({"record": verdict_json(verdict)} if verdict is not None else {}),
         }
     )
+
+
+async def _record_verdict(
+    request: Request, enforcer: TenantEnforcer, subject: User, resource: str
+) -> ScopeVerdict | None:
+    """With ``?record=<id>``: whether that record of ``form:<id>`` is in the subject's scope."""
+    raw = request.query_params.get("record", "").strip()
+    if not raw:
+        return None
+    kind, _, form_id = resource.partition(":")
+    if kind != "form" or not form_id or form_id == "*":
+        detail = "record needs a resource form:<id>"
+        raise HttpError(400, "bad_request", params={"detail": detail})
+    verdict = await explain_record(enforcer, subject, form_id, _record_id(raw))
+    if verdict is None:
+        raise HttpError(404, "not_found")
+    return verdict
+
+
+def _record_id(raw: str) -> uuid.UUID:
+    try:
+        return uuid.UUID(raw)
+    except ValueError as exc:
+        raise HttpError(404, "not_found") from exc
+
+
+def verdict_json(verdict: ScopeVerdict) -> dict[str, Any]:
+    def where(pointer: str | None) -> str | None:
+        return f"permissions.json#{pointer}" if pointer else None
+
+    deciding = verdict.deciding
+    return {
+        "id": verdict.record_id,
+        "in_scope": verdict.in_scope,
+        "role": deciding.role if deciding else None,
+        "scope": where(deciding.pointer) if deciding else None,
+        "condition": deciding.condition if deciding else None,
+        "condition_pointer": where(deciding.condition_pointer) if deciding else None,
+        "reason": verdict.reason,
+        "parts": [
+            {
+                "role": p.role,
+                "kind": p.kind,
+                "pointer": where(p.pointer),
+                "condition": p.condition,
+                "condition_pointer": where(p.condition_pointer),
+                "kind_holds": p.kind_holds,
+                "condition_holds": p.condition_holds,
+            }
+            for p in verdict.parts
+        ],
+    }
 
 
 @tenant_endpoint(login_required=False)
