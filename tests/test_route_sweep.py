@@ -8,16 +8,28 @@ of the tenant's data.
 from __future__ import annotations
 
 import re
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
 
+import httpx
 import pytest
+from starlette.applications import Starlette
 from starlette.routing import Route
 from tortoise.transactions import in_transaction
 
-from danbao.provisioning import create_user
+from danbao.auth.sessions import issue_api_token
+from danbao.authz.compiler import compile_permissions
+from danbao.authz.enforcer import TenantEnforcer
+from danbao.definitions import load_bundle
+from danbao.provisioning import create_tenant, create_user
 from danbao.tenancy.context import tenant_scope
 from danbao.web import api, pages
+from danbao.web.tenant_endpoint import LOGIN_CSRF_COOKIE
 
-from .conftest import PASSWORD, ClientFactory, TenantFixture, sign_in
+from .conftest import PASSWORD, TEMPLATE, ClientFactory, TenantFixture, sign_in
+from .records_helpers import VALID
 
 PUBLIC = {
     ("/t/{slug}/api/session", "POST"),
@@ -119,3 +131,249 @@ async def test_a_user_without_the_permission_is_refused(
     # 403, or 404 where the object itself does not exist for anyone (a made-up token id).
     assert response.status_code in {403, 404}, (path, method, response.status_code)
     assert "admin@alpha.test" not in response.text
+
+
+# --- a user who holds the permission --------------------------------------------------
+#
+# Every route of the table must appear in SAMPLES: the grant that opens it and a request
+# that a holder of that grant makes successfully. The holder gets no refusal and nothing of
+# another tenant. A route without a sample fails test_every_route_has_a_sample.
+
+
+@dataclass(frozen=True)
+class World:
+    """The sweep's own tenant (fresh from the template, so its requests change no one
+    else's data) and what the samples need of it."""
+
+    slug: str
+    holder: str
+    holder_roles: tuple[str, ...]
+    record_id: str
+    submit_id: str
+    token_id: str
+    user_id: str
+    files: dict[str, Any]
+    foreign: tuple[str, ...]
+    """Strings only another tenant's data contains: its admin, its id, a record's id and name."""
+
+
+Fields = Callable[[World], dict[str, Any]]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """``needs``: the grant (resource, action) that opens the route; None for a route open
+    to anyone signed in (or to everyone). ``json``/``form``/``query`` build the request;
+    ``ok``: the statuses a holder may get."""
+
+    needs: tuple[str, str] | None
+    ok: frozenset[int] = frozenset({200})
+    json: Fields | None = None
+    form: Fields | None = None
+    query: Fields | None = None
+
+
+def _ok(*codes: int) -> frozenset[int]:
+    return frozenset(codes)
+
+
+FORM = ("form:application", "read")
+SAMPLES: dict[tuple[str, str], Sample] = {
+    ("/t/{slug}/api/session", "POST"): Sample(
+        None, json=lambda w: {"email": w.holder, "password": PASSWORD}
+    ),
+    ("/t/{slug}/api/session", "DELETE"): Sample(None, _ok(204)),
+    ("/t/{slug}/api/me", "GET"): Sample(None),
+    ("/t/{slug}/api/definitions/versions", "GET"): Sample(("admin:definitions", "read")),
+    ("/t/{slug}/api/definitions/versions", "POST"): Sample(
+        ("admin:definitions", "publish"), _ok(200, 201), json=lambda w: {"files": w.files}
+    ),
+    ("/t/{slug}/api/definitions/versions/{number}", "GET"): Sample(("admin:definitions", "read")),
+    ("/t/{slug}/api/definitions/diff", "GET"): Sample(
+        ("admin:definitions", "read"), query=lambda w: {"from": 1, "to": 1}
+    ),
+    ("/t/{slug}/api/tokens", "GET"): Sample(None),
+    ("/t/{slug}/api/tokens", "POST"): Sample(
+        ("admin:api_tokens", "create"), _ok(201), json=lambda w: {"name": "sweep"}
+    ),
+    ("/t/{slug}/api/tokens/{token_id}", "DELETE"): Sample(None, _ok(204)),
+    ("/t/{slug}/api/authz/explain", "GET"): Sample(
+        ("admin:users", "read"),
+        query=lambda w: {"user": w.holder, "resource": "form:application", "action": "read"},
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records/export.csv", "GET"): Sample(
+        ("form:application", "export")
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records/export.xlsx", "GET"): Sample(
+        ("form:application", "export")
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records", "POST"): Sample(
+        ("form:application", "create"), _ok(201), json=lambda w: {"data": {"amount": 1000}}
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records", "GET"): Sample(FORM),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}", "GET"): Sample(FORM),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}", "PATCH"): Sample(
+        ("form:application", "update"), json=lambda w: {"data": {"purpose": "扫描测试用途"}}
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/submit", "POST"): Sample(
+        ("form:application", "submit")
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/reveal", "POST"): Sample(
+        ("form:application", "unmask"), json=lambda w: {"field": "legal_rep_id_number"}
+    ),
+    ("/t/{slug}/api/users", "GET"): Sample(("admin:users", "read")),
+    ("/t/{slug}/api/users", "POST"): Sample(
+        ("admin:users", "create"),
+        _ok(201),
+        json=lambda w: {
+            "email": f"made{uuid.uuid4().hex[:8]}@{w.slug}.test",
+            "name": "扫描新用户",
+            "password": PASSWORD,
+            "roles": ["legal"],
+        },
+    ),
+    ("/t/{slug}/api/users/{user_id}", "PATCH"): Sample(
+        ("admin:users", "update"), json=lambda w: {"roles": ["finance"]}
+    ),
+    ("/t/{slug}/api/openapi.json", "GET"): Sample(None),
+    ("/t/{slug}/", "GET"): Sample(None),
+    ("/t/{slug}/login", "GET"): Sample(None),
+    ("/t/{slug}/login", "POST"): Sample(
+        None, _ok(303), form=lambda w: {"email": w.holder, "password": PASSWORD}
+    ),
+    ("/t/{slug}/logout", "POST"): Sample(None, _ok(303), form=lambda w: {}),
+    ("/t/{slug}/forms/{form_id}/records", "GET"): Sample(FORM),
+    ("/t/{slug}/forms/{form_id}/new", "GET"): Sample(("form:application", "create")),
+    ("/t/{slug}/forms/{form_id}/new", "POST"): Sample(
+        ("form:application", "create"),
+        _ok(303),
+        form=lambda w: {"action": "save", "applicant_name": "扫描页面草稿"},
+    ),
+    ("/t/{slug}/forms/{form_id}/records/{record_id}", "GET"): Sample(FORM),
+    ("/t/{slug}/forms/{form_id}/records/{record_id}", "POST"): Sample(
+        ("form:application", "update"),
+        _ok(303),
+        form=lambda w: {"action": "save", "applicant_name": "扫描页面修改"},
+    ),
+    ("/t/{slug}/admin/permissions", "GET"): Sample(("admin:definitions", "read")),
+    ("/t/{slug}/admin/permissions", "POST"): Sample(
+        ("admin:definitions", "publish"), _ok(303), form=lambda w: _grid(w.files)
+    ),
+    ("/t/{slug}/admin/users", "GET"): Sample(("admin:users", "read")),
+    ("/t/{slug}/admin/users/{user_id}", "POST"): Sample(
+        ("admin:users", "update"),
+        _ok(303),
+        form=lambda w: {"roles": "legal", "department": "legal", "active": "on"},
+    ),
+    ("/t/{slug}/admin/explain", "GET"): Sample(
+        ("admin:users", "read"),
+        query=lambda w: {"user": w.holder, "resource": "form:application", "action": "read"},
+    ),
+}
+
+
+def _grid(files: dict[str, Any]) -> dict[str, Any]:
+    """The permission grid's checkboxes exactly as published, so saving changes nothing."""
+    grants = files["permissions.json"]["grants"]
+    return {
+        f"g|{role}|{resource}|{action}": "on"
+        for role, resources in grants.items()
+        for resource, actions in resources.items()
+        for action in actions
+    }
+
+
+def test_every_route_has_a_sample() -> None:
+    missing = [route for route in ROUTES if route not in SAMPLES]
+    assert not missing, (
+        f"routes without a sample in tests/test_route_sweep.py SAMPLES: {missing}. Add each "
+        "with the grant that opens it (resource, action; None if any signed-in user may "
+        "call it) and the query, JSON or form fields of a request that succeeds"
+    )
+    stale = [route for route in SAMPLES if route not in ROUTES]
+    assert not stale, f"SAMPLES names routes the route table no longer has: {stale}"
+
+
+@pytest.fixture(scope="module")
+async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
+    slug = f"sweep{uuid.uuid4().hex[:8]}"
+    tenant, _ = await create_tenant(
+        slug, TEMPLATE, admin_email=f"admin@{slug}.test", admin_password=PASSWORD, operator="t"
+    )
+    roles = ("admin", "account_manager", "risk_officer")
+    holder = f"holder@{slug}.test"
+    context = TenantFixture(slug, tenant.id, "", "").context
+    with tenant_scope(context):
+        async with in_transaction():
+            user = await create_user(holder, "全部权限", PASSWORD, list(roles), "business")
+            other = await create_user(f"other@{slug}.test", "被修改的用户", PASSWORD, ["legal"])
+            token, _ = await issue_api_token(user, "to revoke", days=None)
+    beta = tenants["beta"]
+    transport = httpx.ASGITransport(app=app)
+    ids = []
+    for slug_, email in ((slug, holder), (slug, holder), ("beta", beta.manager_email)):
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            csrf = await sign_in(client, slug_, email)
+            name = f"外部机密{uuid.uuid4().hex[:6]}" if slug_ == "beta" else "扫描记录"
+            created = await client.post(
+                f"/t/{slug_}/api/forms/application/records",
+                json={"data": {**VALID, "applicant_name": name}},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert created.status_code == 201, created.text
+            ids.append((created.json()["id"], name))
+    return World(
+        slug=slug,
+        holder=holder,
+        holder_roles=roles,
+        record_id=ids[0][0],
+        submit_id=ids[1][0],
+        token_id=str(token.id),
+        user_id=str(other.id),
+        files=load_bundle(TEMPLATE).to_dict(),
+        foreign=(beta.admin_email, beta.manager_email, str(beta.id), *ids[2]),
+    )
+
+
+def _path(path: str, world: World) -> str:
+    record = world.submit_id if path.endswith("/submit") else world.record_id
+    values = {
+        "slug": world.slug,
+        "form_id": "application",
+        "record_id": record,
+        "token_id": world.token_id,
+        "user_id": world.user_id,
+        "number": "1",
+    }
+    return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
+
+
+@pytest.mark.parametrize(("path", "method"), ROUTES)
+async def test_a_user_with_the_permission_is_served(
+    app: Starlette, world: World, path: str, method: str
+) -> None:
+    sample = SAMPLES.get((path, method))
+    if sample is None:
+        pytest.fail(f"no sample for {method} {path}: see test_every_route_has_a_sample")
+    if sample.needs is not None:
+        enforcer = TenantEnforcer(compile_permissions("sweep", world.files["permissions.json"], {}))
+        assert enforcer.allowed(world.holder_roles, *sample.needs), (path, sample.needs)
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        csrf = await sign_in(client, world.slug, world.holder)
+        kwargs: dict[str, Any] = {"headers": {"X-CSRF-Token": csrf}}
+        if sample.query is not None:
+            kwargs["params"] = sample.query(world)
+        if sample.json is not None:
+            kwargs["json"] = sample.json(world)
+        if sample.form is not None:
+            fields = {"csrf_token": csrf, **sample.form(world)}
+            if path.endswith("/login"):  # before a session: the sign-in form's own token
+                await client.get(_path(path, world))
+                fields["csrf_token"] = client.cookies.get(LOGIN_CSRF_COOKIE)
+            kwargs["data"] = fields
+        response = await client.request(method, _path(path, world), **kwargs)
+    assert response.status_code in sample.ok, (method, path, response.status_code, response.text)
+    body = response.content.decode("utf-8", "replace")
+    leaked = [marker for marker in world.foreign if marker in body]
+    assert not leaked, (method, path, leaked)
