@@ -7,6 +7,7 @@ of the tenant's data.
 
 from __future__ import annotations
 
+import json
 import re
 import uuid
 from collections.abc import Callable
@@ -152,7 +153,11 @@ class World:
     submit_id: str
     token_id: str
     user_id: str
+    run_id: str
+    page_run_id: str
     files: dict[str, Any]
+    """The bundle as last published (version 2: the template plus an optional field)."""
+    form_text: str
     foreign: tuple[str, ...]
     """Strings only another tenant's data contains: its admin, its id, a record's id and name."""
 
@@ -269,6 +274,58 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         ("admin:users", "read"),
         query=lambda w: {"user": w.holder, "resource": "form:application", "action": "read"},
     ),
+    # The form editor.
+    ("/t/{slug}/api/definitions/forms/{form_id}/check", "POST"): Sample(
+        ("admin:definitions", "read"), json=lambda w: {"text": w.form_text}
+    ),
+    ("/t/{slug}/admin/forms", "GET"): Sample(("admin:definitions", "read")),
+    ("/t/{slug}/admin/forms/{form_id}/edit", "GET"): Sample(("admin:definitions", "read")),
+    ("/t/{slug}/admin/forms/{form_id}/edit", "POST"): Sample(
+        ("admin:definitions", "publish"), _ok(303), form=lambda w: {"text": w.form_text}
+    ),
+    ("/t/{slug}/admin/forms/{form_id}/preview", "POST"): Sample(
+        ("admin:definitions", "read"), json=lambda w: {"text": w.form_text}
+    ),
+    ("/t/{slug}/admin/versions", "GET"): Sample(("admin:definitions", "read")),
+    # Record migrations (from version 1 to the world's version 2). A rollback of a run that
+    # has not run answers 409: its state refuses it, not the permission.
+    ("/t/{slug}/api/forms/{form_id}/migrations", "GET"): Sample(("admin:definitions", "read")),
+    ("/t/{slug}/api/forms/{form_id}/migrations", "POST"): Sample(
+        ("admin:definitions", "update"),
+        json=lambda w: {"from_version": 1, "to_version": 2, "operations": [], "dry_run": True},
+    ),
+    ("/t/{slug}/api/forms/{form_id}/migrations/suggest", "GET"): Sample(
+        ("admin:definitions", "read"), query=lambda w: {"from": 1, "to": 2}
+    ),
+    ("/t/{slug}/api/forms/{form_id}/migrations/{run_id}", "GET"): Sample(
+        ("admin:definitions", "read")
+    ),
+    ("/t/{slug}/api/forms/{form_id}/migrations/{run_id}/run", "POST"): Sample(
+        ("admin:definitions", "update"), _ok(202)
+    ),
+    ("/t/{slug}/api/forms/{form_id}/migrations/{run_id}/rollback", "POST"): Sample(
+        ("admin:definitions", "update"), _ok(202, 409)
+    ),
+    ("/t/{slug}/admin/forms/{form_id}/migrations", "GET"): Sample(("admin:definitions", "read")),
+    ("/t/{slug}/admin/forms/{form_id}/migrations", "POST"): Sample(
+        ("admin:definitions", "update"),
+        form=lambda w: {"from_version": "1", "to_version": "2", "operations": "[]"},
+    ),
+    ("/t/{slug}/admin/forms/{form_id}/migrations/{run_id}", "GET"): Sample(
+        ("admin:definitions", "read")
+    ),
+    ("/t/{slug}/admin/forms/{form_id}/migrations/{run_id}/run", "POST"): Sample(
+        ("admin:definitions", "update"), _ok(303), form=lambda w: {}
+    ),
+    ("/t/{slug}/admin/forms/{form_id}/migrations/{run_id}/rollback", "POST"): Sample(
+        ("admin:definitions", "update"), _ok(303, 409), form=lambda w: {}
+    ),
+    # Plug-ins (the world enabled sandbox.messaging).
+    ("/t/{slug}/api/plugins", "GET"): Sample(("admin:plugins", "read")),
+    ("/t/{slug}/api/plugins/{plugin_id}", "PUT"): Sample(
+        ("admin:plugins", "update"), json=lambda w: {"settings": {"sender": "担保云"}}
+    ),
+    ("/t/{slug}/api/plugins/{plugin_id}/health", "POST"): Sample(("admin:plugins", "update")),
 }
 
 
@@ -322,6 +379,31 @@ async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
             )
             assert created.status_code == 201, created.text
             ids.append((created.json()["id"], name))
+    files = load_bundle(TEMPLATE).to_dict()
+    form = files["forms/application.json"]
+    form["schema"]["properties"]["sweep_note"] = {"type": "string", "title": "备注"}
+    form["ui"]["layout"][-1]["fields"].append("sweep_note")
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        headers = {"X-CSRF-Token": await sign_in(client, slug, holder)}
+        published = await client.post(
+            f"/t/{slug}/api/definitions/versions", json={"files": files}, headers=headers
+        )
+        assert published.status_code == 201 and published.json()["number"] == 2
+        runs = []
+        for _ in range(2):
+            planned = await client.post(
+                f"/t/{slug}/api/forms/application/migrations",
+                json={"from_version": 1, "to_version": 2, "operations": []},
+                headers=headers,
+            )
+            assert planned.status_code == 201, planned.text
+            runs.append(planned.json()["id"])
+        enabled = await client.put(
+            f"/t/{slug}/api/plugins/sandbox.messaging",
+            json={"settings": {"sender": "担保云"}},
+            headers=headers,
+        )
+        assert enabled.status_code == 200, enabled.text
     return World(
         slug=slug,
         holder=holder,
@@ -330,13 +412,17 @@ async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
         submit_id=ids[1][0],
         token_id=str(token.id),
         user_id=str(other.id),
-        files=load_bundle(TEMPLATE).to_dict(),
+        run_id=runs[0],
+        page_run_id=runs[1],
+        files=files,
+        form_text=json.dumps(form, ensure_ascii=False),
         foreign=(beta.admin_email, beta.manager_email, str(beta.id), *ids[2]),
     )
 
 
 def _path(path: str, world: World) -> str:
     record = world.submit_id if path.endswith("/submit") else world.record_id
+    page_run = path.startswith("/t/{slug}/admin/") and path.endswith("/run")
     values = {
         "slug": world.slug,
         "form_id": "application",
@@ -344,6 +430,8 @@ def _path(path: str, world: World) -> str:
         "token_id": world.token_id,
         "user_id": world.user_id,
         "number": "1",
+        "run_id": world.page_run_id if page_run else world.run_id,
+        "plugin_id": "sandbox.messaging",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 
