@@ -31,6 +31,7 @@ SCOPES: dict[str, Any] = {
     },
     "rated": {"condition": "has(guarantor.rating) && guarantor.rating >= 3 || 'vip' in user.roles"},
     "flagged": {"condition": "related"},
+    "not_mianyang": {"condition": "!(branch == 'mianyang')"},
 }
 BIG = "/data_scopes/big_ticket/form:application/condition"
 
@@ -91,6 +92,8 @@ EXPECTED = {
     "branch_head": {"small", "edge"},
     "rated": {"none"},
     "flagged": {"huge"},
+    # A record without a branch is not "not in mianyang": the test on it is unknown.
+    "not_mianyang": {"small", "big", "edge", "none", "elsewhere"},
 }
 
 

@@ -7,6 +7,10 @@ order, booleans as booleans), added to the query as annotations; every compared 
 (literals, the user's id, department and roles) is a bound parameter. Field keys are
 the only text spelled into the SQL, and only after matching ``_KEY``.
 
+On PostgreSQL an equality (``==``, ``in``, a bare boolean) that no ``!`` negates becomes
+jsonb containment, ``data @> {"field": value}``: the same rows, cheaper to test, and the
+GIN index on ``data`` can find them.
+
 Missing values follow CEL: a comparison on a field the record lacks (or holds with
 another type) is neither true nor false, so neither it nor its negation admits the
 record; ``a || b`` admits it when the other side is true (SQL's NULL logic does exactly
@@ -127,18 +131,20 @@ class _Builder:
 
     # --- the condition tree -----------------------------------------------------------
 
-    def node(self, node: Node) -> Term:
+    def node(self, node: Node, positive: bool = True) -> Term:
+        """``positive``: no ``!`` above this node. There, "unknown" and "false" select the
+        same rows, so an equality may take the form the GIN index on ``data`` serves."""
         match node:
             case Const(value=value):
                 return value
             case And(left=left, right=right):
-                return _and(self.node(left), self.node(right))
+                return _and(self.node(left, positive), self.node(right, positive))
             case Or(left=left, right=right):
-                return _or(self.node(left), self.node(right))
+                return _or(self.node(left, positive), self.node(right, positive))
             case Not(operand=operand):
-                return _not(self.node(operand))
+                return _not(self.node(operand, not positive))
             case Compare():
-                return self.compare(node)
+                return self.compare(node, positive)
             case In(item=item, options=options):
                 values = (
                     list(self.subject.roles)
@@ -149,20 +155,30 @@ class _Builder:
                     return self.constant(item) in values
                 if not values:
                     return False
+                if positive and self.dialect == "postgres":
+                    term: Term = False
+                    for option in values:
+                        term = _or(term, _contains(item.path, option))
+                    return term
                 return _q(f"{self.field(item)}__in", values)
             case Has(field=path):
                 return _q(self.annotation(_has_sql(path, self.dialect)), True)
             case Truth(field=ref):
+                if positive and self.dialect == "postgres":
+                    return _contains(ref.path, True)
                 return _q(self.field(ref), True)
         raise TypeError(f"not a scope-condition node: {node!r}")
 
-    def compare(self, node: Compare) -> Term:
+    def compare(self, node: Compare, positive: bool = True) -> Term:
         op, left, right = node.op, node.left, node.right
         if isinstance(right, FieldRef):
             op, left, right = _FLIPPED[op], right, left
         if not isinstance(left, FieldRef):
             return bool(_PYTHON[op](self.constant(left), self.constant(right)))
-        name, value = self.field(left), self.constant(right)
+        value = self.constant(right)
+        if op == "==" and positive and self.dialect == "postgres":
+            return _contains(left.path, value)
+        name = self.field(left)
         if op == "!=":
             return ~_q(name, value)
         return _q(f"{name}{_LOOKUPS[op]}", value)
@@ -208,6 +224,15 @@ def part_filters(
         _finish(kind_builder.kind(part), kind_builder),
         _finish(condition_builder.condition(part.condition), condition_builder),
     )
+
+
+def _contains(path: tuple[str, ...], value: Any) -> Q:
+    """``data @> {"a": {"b": value}}``: jsonb equality of the same type (numbers as numbers,
+    strings byte for byte), a bound parameter, and served by ``form_record_data_gin``."""
+    document: Any = value
+    for key in reversed(_checked(path)):
+        document = {key: document}
+    return _q("data__contains", document)
 
 
 def _q(lookup: str, value: Any) -> Q:

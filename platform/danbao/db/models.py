@@ -260,7 +260,11 @@ class Record(TenantModel):
         table = "form_record"
         # SQLite lets many NULLs share a unique key; PostgreSQL gets a partial index too.
         unique_together = (("tenant_id", "number"),)
-        indexes = (("tenant_id", "form_id", "created_at"),)
+        indexes = (
+            ("tenant_id", "form_id", "created_at"),
+            # Department scopes: count and page without reading every record of the form.
+            ("tenant_id", "form_id", "department", "created_at"),
+        )
 
 
 class NumberSequence(TenantModel):
@@ -358,7 +362,11 @@ class RecordMigration(TenantModel):
 
     class Meta:
         table = "record_migration"
-        indexes = (("tenant_id", "form_id", "created_at"),)
+        indexes = (
+            ("tenant_id", "form_id", "created_at"),
+            # Department scopes: count and page without reading every record of the form.
+            ("tenant_id", "form_id", "department", "created_at"),
+        )
 
 
 class RecordSnapshot(TenantModel):
