@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import base64
 import dataclasses
 import gc
 import json
@@ -52,18 +51,17 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
-from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
 import httpx
 from tortoise.transactions import in_transaction
 
-from benchlib import percentile, print_header
+from benchlib import bench_settings, drop_database, percentile, print_header, recreate_database
 from danbao.auth.sessions import issue_api_token
 from danbao.authz.cache import EnforcerCache
 from danbao.authz.compiler import compile_permissions
 from danbao.authz.enforcer import TenantEnforcer
-from danbao.config import REPO_ROOT, Settings, _with_user, load_settings
+from danbao.config import REPO_ROOT, Settings
 from danbao.crypto.master_key import load_master_key
 from danbao.crypto.tenant_keys import TenantKeys
 from danbao.db.setup import close_db, open_db, run_migrations
@@ -302,8 +300,7 @@ LIST_METRIC = "nonadmin_vs_admin_list_ratio"  # the department-scoped user
 CONDITION_METRIC = "condition_scope_vs_admin_list_ratio"
 LIST_GOAL = 0.8
 LIST_DB = "danbao_bench_authz"
-PG_ADMIN_URL = os.environ.get("DANBAO_TEST_PG_URL", "postgres://postgres@127.0.0.1:5432")
-REDIS_URL = os.environ.get("DANBAO_TEST_REDIS_URL", "redis://127.0.0.1:6379/3")
+REDIS_DB = 8
 LIST_SLUG = "bench-list"
 PASSWORD = "Bench-password-2026"
 PER_PAGE = 20
@@ -324,42 +321,6 @@ class ListPlan:
     per_block: int  # requests per user per round
     rounds: int
     clients: int = 20
-
-
-def _redis_db(url: str, db: int) -> str:
-    parts = urlsplit(url)
-    return urlunsplit((parts.scheme, parts.netloc, f"/{db}", parts.query, parts.fragment))
-
-
-def list_settings(var_dir: Path) -> Settings:
-    base = load_settings()
-    owner_url = f"{PG_ADMIN_URL}/{LIST_DB}"
-    return dataclasses.replace(
-        base,
-        var_dir=var_dir,
-        database_url=owner_url,
-        app_database_url=_with_user(owner_url, base.app_db_role, base.app_db_password),
-        redis_url=_redis_db(REDIS_URL, 4),
-        s3=None,
-        master_key=base64.b64encode(b"bench-master-key-32-bytes-long!!").decode(),
-        log_level="WARNING",
-    )
-
-
-async def _admin_execute(*statements: str) -> None:
-    conn = await asyncpg.connect(f"{PG_ADMIN_URL}/postgres")
-    try:
-        for sql in statements:
-            await conn.execute(sql)
-    finally:
-        await conn.close()
-
-
-async def _drop_database() -> None:
-    await _admin_execute(
-        f"SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = '{LIST_DB}'",
-        f'DROP DATABASE IF EXISTS "{LIST_DB}"',
-    )
 
 
 def list_bundle(target: Path) -> Path:
@@ -555,10 +516,9 @@ async def drive(base: str, token: str, pages: list[int], clients: int, load: Loa
 
 async def list_run(plan: ListPlan, keep_db: bool = False) -> list[Row]:
     wall = time.perf_counter()
-    await _drop_database()
-    await _admin_execute(f'CREATE DATABASE "{LIST_DB}"')
+    await recreate_database(LIST_DB)
     with tempfile.TemporaryDirectory(prefix="danbao-bench-authz-") as tmp:
-        settings = list_settings(Path(tmp))
+        settings = bench_settings(Path(tmp), LIST_DB, REDIS_DB)
         try:
             started = time.perf_counter()
             tokens = await seed_list_tenant(plan, settings, list_bundle(Path(tmp) / "bundle"))
@@ -573,7 +533,7 @@ async def list_run(plan: ListPlan, keep_db: bool = False) -> list[Row]:
                 proc.wait(timeout=30)
         finally:
             if not keep_db:
-                await _drop_database()
+                await drop_database(LIST_DB)
     print(
         f"list: {plan.clients} concurrent clients, {plan.rounds} rounds x {plan.per_block} "
         "requests per user"

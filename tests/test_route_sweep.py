@@ -320,6 +320,17 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/admin/forms/{form_id}/migrations/{run_id}/rollback", "POST"): Sample(
         ("admin:definitions", "update"), _ok(303, 409), form=lambda w: {}
     ),
+    # Due-diligence checks on a record (no checking plug-in enabled: each outcome says so).
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/checks", "POST"): Sample(
+        ("form:application", "update"), json=lambda w: {"checks": ["registry"]}
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/checks", "GET"): Sample(FORM),
+    # Vendors sign their callbacks instead of signing in, so no grant opens this route: a
+    # signed-in user is refused like anyone without the vendor's signature (401), or finds
+    # no callback for a plug-in that takes none (404). Signed calls: test_plugins_esign_cn.
+    ("/t/{slug}/api/callbacks/{plugin_id}", "POST"): Sample(
+        None, _ok(401, 404), json=lambda w: {"flow_id": "x"}
+    ),
     # Plug-ins (the world enabled sandbox.messaging).
     ("/t/{slug}/api/plugins", "GET"): Sample(("admin:plugins", "read")),
     ("/t/{slug}/api/plugins/{plugin_id}", "PUT"): Sample(

@@ -16,7 +16,7 @@ from tortoise.migrations import operations as ops
 
 
 class Migration(migrations.Migration):
-    dependencies = [("danbao", "0007_record_migrations")]
+    dependencies = [("danbao", "0008_plugin_callbacks")]
 
     initial = False
 
