@@ -331,7 +331,20 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/api/callbacks/{plugin_id}", "POST"): Sample(
         None, _ok(401, 404), json=lambda w: {"flow_id": "x"}
     ),
+    ("/t/{slug}/forms/{form_id}/records/{record_id}/checks", "GET"): Sample(FORM),
+    ("/t/{slug}/forms/{form_id}/records/{record_id}/checks", "POST"): Sample(
+        ("form:application", "update"), _ok(303), form=lambda w: {"check|registry": "on"}
+    ),
     # Plug-ins (the world enabled sandbox.messaging).
+    ("/t/{slug}/admin/plugins", "GET"): Sample(("admin:plugins", "read")),
+    ("/t/{slug}/admin/plugins/{plugin_id}", "POST"): Sample(
+        ("admin:plugins", "update"),
+        _ok(303),
+        form=lambda w: {"enabled": "on", "s|sender": "担保云"},
+    ),
+    ("/t/{slug}/admin/plugins/{plugin_id}/test", "POST"): Sample(
+        ("admin:plugins", "update"), form=lambda w: {}
+    ),
     ("/t/{slug}/api/plugins", "GET"): Sample(("admin:plugins", "read")),
     ("/t/{slug}/api/plugins/{plugin_id}", "PUT"): Sample(
         ("admin:plugins", "update"), json=lambda w: {"settings": {"sender": "担保云"}}
