@@ -331,6 +331,12 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/api/callbacks/{plugin_id}", "POST"): Sample(
         None, _ok(401, 404), json=lambda w: {"flow_id": "x"}
     ),
+    # Starting a signature needs a stored PDF and an e-signature plug-in: a holder's empty
+    # request is refused for its content (422), past the grant.
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/signatures", "POST"): Sample(
+        ("form:application", "update"), _ok(422), json=lambda w: {}
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/signatures", "GET"): Sample(FORM),
     ("/t/{slug}/forms/{form_id}/records/{record_id}/checks", "GET"): Sample(FORM),
     ("/t/{slug}/forms/{form_id}/records/{record_id}/checks", "POST"): Sample(
         ("form:application", "update"), _ok(303), form=lambda w: {"check|registry": "on"}
