@@ -4,12 +4,9 @@ from __future__ import annotations
 
 import dataclasses
 import hashlib
-import socket
-import subprocess
-import sys
-import time
+import io
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import boto3
@@ -36,44 +33,6 @@ from danbao.tenancy.context import (
 
 TENANT_A = TenantContext(TenantId(uuid.uuid4()), "alpha", Principal("user", "a1"))
 TENANT_B = TenantContext(TenantId(uuid.uuid4()), "beta", Principal("user", "b1"))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-@pytest.fixture(scope="session")
-def moto_endpoint() -> Iterator[str]:
-    """A real S3-speaking HTTP server (moto) on a loopback port, for the whole session."""
-    executable = Path(sys.executable).parent / "moto_server"
-    port = _free_port()
-    proc = subprocess.Popen(
-        [str(executable), "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    url = f"http://127.0.0.1:{port}"
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(url, timeout=1)
-                break
-            except httpx.TransportError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    raise RuntimeError("moto_server did not start") from None
-                time.sleep(0.1)
-        yield url
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _s3_settings(endpoint: str) -> S3Settings:
@@ -127,6 +86,25 @@ async def test_round_trip(store: ObjectStore) -> None:
         with pytest.raises(ObjectNotFound):
             await store.get("letters/2026/L-1.pdf")
         assert await store.list() == ["letters/2026/L-2.pdf", "uploads/id-card.jpg"]
+
+
+async def test_files_stream_in_and_out(store: ObjectStore) -> None:
+    """put_file reads a file object to its end; open_stream gives the bytes back in chunks."""
+    data = bytes(range(256)) * 2048  # 512 KiB: more than one chunk each way
+    source = io.BytesIO(data)
+    digest = hashlib.sha256(data).hexdigest()
+    with tenant_scope(TENANT_A):
+        await store.put_file(
+            "scans/licence.pdf", source, content_type="application/pdf", sha256=digest
+        )
+        chunks = [chunk async for chunk in await store.open_stream("scans/licence.pdf")]
+        assert len(chunks) > 1 and b"".join(chunks) == data
+        with pytest.raises(ObjectNotFound):
+            await store.open_stream("scans/missing.pdf")
+        with pytest.raises(InvalidKey):
+            await store.open_stream("../escape")
+    with tenant_scope(TENANT_B), pytest.raises(ObjectNotFound):
+        await store.open_stream("scans/licence.pdf")
 
 
 async def test_tenants_cannot_see_each_other(store: ObjectStore) -> None:

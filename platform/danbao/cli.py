@@ -235,6 +235,7 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from danbao.db.setup import close_db, open_db
     from danbao.jobs.worker import run_worker
     from danbao.records import migration_job  # registers its job  # noqa: F401
+    from danbao.records import attachment_purge  # noqa: F401 - registers its job
 
     if not settings.redis_url:
         print(

@@ -267,6 +267,27 @@ class Record(TenantModel):
         )
 
 
+class Attachment(TenantModel):
+    """A file given to an attachment field of a form. Pending until a saved record links it.
+
+    The bytes and their facts are a StoredFile (file_id). A pending upload (record_id null)
+    is usable only by its uploader until expires_at, then the cleanup job removes it.
+    """
+
+    file_id = fields.UUIDField()
+    form_id = fields.CharField(max_length=63)
+    field_key = fields.CharField(max_length=63)
+    record_id = fields.UUIDField(null=True)
+    uploaded_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    linked_at = fields.DatetimeField(null=True)
+    expires_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "attachment"
+        indexes = (("tenant_id", "record_id"), ("tenant_id", "expires_at"))
+
+
 class NumberSequence(TenantModel):
     """The last value handed out by one named document-number sequence in one period."""
 
@@ -428,5 +449,6 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     RecordMigration,
     RecordSnapshot,
     PluginCallback,
+    Attachment,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

@@ -14,6 +14,7 @@ from typing import Any
 from jsonschema import Draft202012Validator
 from jsonschema.validators import validator_for
 
+from .attachments import definition_problems
 from .conditions import check_condition
 from .errors import DefinitionError, join, pointer
 from .metaschema import translate_all
@@ -188,6 +189,12 @@ def _check_keywords(file: str, schema: dict[str, Any]) -> list[DefinitionError]:
                 errors.append(DefinitionError(file, at, f"form schemas use {_DIALECT}"))
             elif key == "x-sensitive":
                 errors += _check_sensitive(file, at, value, node, is_property)
+            elif key == "x-attachment":
+                top_level = is_property and where.count("/") == 3  # /schema/properties/<key>
+                errors += [
+                    DefinitionError(file, at, problem)
+                    for problem in definition_problems(value, node, top_level)
+                ]
             elif key not in _KEYWORDS and not key.startswith("x-"):
                 errors.append(DefinitionError(file, at, f"unknown JSON Schema keyword {key!r}"))
         stack.extend(_subschemas(node, where))

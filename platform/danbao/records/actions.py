@@ -5,6 +5,8 @@ roll back together. Refusals are exceptions; the web layer turns them into answe
 from __future__ import annotations
 
 import datetime
+import uuid
+from collections.abc import Sequence
 from typing import Any
 
 from danbao.audit import record_event
@@ -14,6 +16,7 @@ from danbao.db.models import Record, User
 from danbao.definitions import NumberingPattern
 from danbao.forms import normalise
 from danbao.forms.identifiers import today_in_china
+from danbao.records import attachments
 from danbao.records.changes import audit_changes, diff_fields, not_writable
 from danbao.records.definition import FormDefinition
 from danbao.records.messages import field_message
@@ -69,11 +72,18 @@ def _check_writes(
 
 
 def _check_valid(
-    form: FormDefinition, data: dict[str, Any], *, complete: bool, locale: str
+    form: FormDefinition,
+    data: dict[str, Any],
+    *,
+    complete: bool,
+    locale: str,
+    also: Sequence[FieldError] = (),
 ) -> None:
-    errors = validate_data(form, data, complete=complete, locale=locale)
-    if errors:
-        raise RecordInvalid(errors)
+    found = {e.pointer: e for e in validate_data(form, data, complete=complete, locale=locale)}
+    for error in also:  # e.g. attachment references: every problem is reported at once
+        found.setdefault(error.pointer, error)
+    if found:
+        raise RecordInvalid([found[p] for p in sorted(found)])
 
 
 async def create_draft(
@@ -88,8 +98,10 @@ async def create_draft(
 ) -> Record:
     """The new draft, returned with its data in plaintext (stored sealed)."""
     data = _normalised(form, {k: v for k, v in data.items() if v is not None})
+    bound = await attachments.bind(form, {}, data, user_id=user.id, record_id=None, locale=locale)
+    data = bound.data
     _check_writes(form, {}, data, rules, locale)
-    _check_valid(form, data, complete=False, locale=locale)
+    _check_valid(form, data, complete=False, locale=locale, also=bound.errors)
     stored, index = await seal(keys, form, data)
     record = await Record.create(
         form_id=form.form_id,
@@ -108,6 +120,7 @@ async def create_draft(
         str(record.id),
         {"form": form.form_id, "form_version": version, "fields": sorted(data)},
     )
+    await bound.apply(record.id)
     return record
 
 
@@ -120,10 +133,12 @@ async def save_draft(
     locale: str,
     revision: int | None,
     keys: TenantKeys,
+    user_id: uuid.UUID | None = None,
 ) -> Record:
     """Merge ``patch`` into the draft (a null value clears the field); lock the row first.
 
-    ``record`` must have been read with the key ring (its data in plaintext).
+    ``record`` must have been read with the key ring (its data in plaintext). ``user_id``
+    is the editor: only their own pending uploads may be attached.
     """
     require_open(record)
     if record.status != DRAFT:
@@ -136,8 +151,12 @@ async def save_draft(
             merged.pop(key, None)
         else:
             merged[key] = value
+    bound = await attachments.bind(
+        form, record.data, merged, user_id=user_id, record_id=record.id, locale=locale
+    )
+    merged = bound.data
     _check_writes(form, record.data, merged, rules, locale)
-    _check_valid(form, merged, complete=False, locale=locale)
+    _check_valid(form, merged, complete=False, locale=locale, also=bound.errors)
     changes = diff_fields(record.data, merged)
     if not changes:
         return record
@@ -153,6 +172,7 @@ async def save_draft(
         str(record.id),
         {"revision": record.revision, "changes": audit_changes(changes, form.sensitive_fields)},
     )
+    await bound.apply(record.id)
     return record
 
 

@@ -39,7 +39,7 @@ FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 MONEY_FORMAT = "#,##0.00"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
-Kind = Literal["text", "number", "money", "choice", "boolean", "rows", "datetime"]
+Kind = Literal["text", "number", "money", "choice", "boolean", "rows", "files", "datetime"]
 Cell = str | int | float | Decimal | datetime.datetime | None
 
 # key -> (zh-CN, en)
@@ -98,6 +98,8 @@ def columns(form: FormDefinition, rules: FieldRules, locale: str) -> list[Column
             result.append(Column(key, header, "number"))
         elif prop.get("type") == "boolean":
             result.append(Column(key, header, "boolean"))
+        elif "x-attachment" in prop:
+            result.append(Column(key, header, "files"))
         elif prop.get("type") == "array":
             result.append(Column(key, header, "rows"))
         else:
@@ -146,6 +148,8 @@ def _cell(column: Column, value: Any, locale: str) -> Cell:
         return column.choices.get(str(value), str(value))
     if column.kind == "boolean" and isinstance(value, bool):
         return _text("true" if value else "false", locale)
+    if column.kind == "files" and isinstance(value, list):  # attachment references: the names
+        return "; ".join(str(ref.get("name", "")) for ref in value if isinstance(ref, dict))
     if isinstance(value, list | dict):
         return _compact(value)
     return str(value)

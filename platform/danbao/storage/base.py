@@ -11,12 +11,13 @@ import hashlib
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import IO, Any, Protocol
 
 from danbao.tenancy.context import current_tenant
 
 MAX_KEY_LENGTH = 400
 MAX_PRESIGN_SECONDS = 7 * 24 * 3600  # the S3 (SigV4) ceiling
+CHUNK_BYTES = 256 * 1024
 
 
 class ObjectNotFound(LookupError):
@@ -38,7 +39,19 @@ class StoredObject:
 class ObjectStore(Protocol):
     async def put(self, key: str, data: bytes, content_type: str) -> StoredObject: ...
 
+    async def put_file(
+        self, key: str, source: IO[bytes], *, content_type: str, sha256: str
+    ) -> None:
+        """Store ``source`` (read from its current position to the end) without holding
+        it in memory; the caller has counted and hashed it while receiving it."""
+        ...
+
     async def get(self, key: str) -> bytes: ...
+
+    async def open_stream(self, key: str) -> AsyncIterator[bytes]:
+        """The object in chunks. Missing objects raise ObjectNotFound here, before the
+        first chunk, so a download can still answer 404."""
+        ...
 
     async def delete(self, key: str) -> None: ...
 

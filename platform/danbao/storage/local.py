@@ -9,12 +9,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import shutil
 import tempfile
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
-from typing import Any
+from typing import IO, Any, BinaryIO
 
 from danbao.storage.base import (
+    CHUNK_BYTES,
     InvalidKey,
     ObjectNotFound,
     StoredObject,
@@ -48,7 +50,16 @@ class LocalStore:
         await asyncio.to_thread(self._write, path, bytes(data))
         return describe(key, data, content_type)
 
+    async def put_file(
+        self, key: str, source: IO[bytes], *, content_type: str, sha256: str
+    ) -> None:
+        path, _ = self._path(key)
+        await asyncio.to_thread(self._write_with, path, lambda out: shutil.copyfileobj(source, out))
+
     def _write(self, path: Path, data: bytes) -> None:
+        self._write_with(path, lambda out: out.write(data))
+
+    def _write_with(self, path: Path, fill: Callable[[BinaryIO], object]) -> None:
         self._partial.mkdir(parents=True, exist_ok=True)
         try:
             path.parent.mkdir(parents=True, exist_ok=True)
@@ -58,7 +69,7 @@ class LocalStore:
         fd, tmp = tempfile.mkstemp(dir=self._partial)
         try:
             with os.fdopen(fd, "wb") as out:
-                out.write(data)
+                fill(out)
                 out.flush()
                 os.fsync(out.fileno())
             try:
@@ -76,6 +87,14 @@ class LocalStore:
             return await asyncio.to_thread(path.read_bytes)
         except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
             raise ObjectNotFound(key) from None
+
+    async def open_stream(self, key: str) -> AsyncIterator[bytes]:
+        path, _ = self._path(key)
+        try:
+            handle = await asyncio.to_thread(path.open, "rb")
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            raise ObjectNotFound(key) from None
+        return _chunks(handle)
 
     async def delete(self, key: str) -> None:
         path, tenant_dir = self._path(key)
@@ -121,6 +140,14 @@ class LocalStore:
         except OSError:
             return False
         return os.access(self.root, os.W_OK | os.X_OK)
+
+
+async def _chunks(handle: BinaryIO) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await asyncio.to_thread(handle.read, CHUNK_BYTES):
+            yield chunk
+    finally:
+        handle.close()
 
 
 def _scan(tenant_dir: Path, prefix: str) -> list[str]:

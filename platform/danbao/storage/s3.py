@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import AsyncIterator
-from typing import Any
+from typing import IO, Any
 
 import boto3
 from botocore.config import Config
@@ -16,6 +16,7 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from danbao.config import S3Settings
 from danbao.storage.base import (
+    CHUNK_BYTES,
     ObjectNotFound,
     StoredObject,
     check_expiry,
@@ -62,6 +63,30 @@ class S3Store:
             Metadata={"sha256": stored.sha256},
         )
         return stored
+
+    async def put_file(
+        self, key: str, source: IO[bytes], *, content_type: str, sha256: str
+    ) -> None:
+        # upload_fileobj switches to a multipart upload for large files on its own.
+        await asyncio.to_thread(
+            self._client.upload_fileobj,
+            source,
+            self.bucket,
+            self._full_key(key),
+            ExtraArgs={"ContentType": content_type, "Metadata": {"sha256": sha256}},
+        )
+
+    async def open_stream(self, key: str) -> AsyncIterator[bytes]:
+        full_key = self._full_key(key)
+        try:
+            response = await asyncio.to_thread(
+                self._client.get_object, Bucket=self.bucket, Key=full_key
+            )
+        except ClientError as exc:
+            if _error_code(exc) in _MISSING:
+                raise ObjectNotFound(key) from None
+            raise
+        return _chunks(response["Body"])
 
     async def get(self, key: str) -> bytes:
         full_key = self._full_key(key)
@@ -139,3 +164,11 @@ class S3Store:
         except ClientError as exc:
             if _error_code(exc) != "BucketAlreadyOwnedByYou":
                 raise
+
+
+async def _chunks(body: Any) -> AsyncIterator[bytes]:
+    try:
+        while chunk := await asyncio.to_thread(body.read, CHUNK_BYTES):
+            yield chunk
+    finally:
+        body.close()

@@ -25,6 +25,7 @@ from danbao.definitions.versions import (
 )
 from danbao.records.scope_explain import ScopeVerdict, explain_record
 from danbao.web import (
+    attachments_api,
     callbacks_api,
     checks_api,
     form_editor,
@@ -458,5 +459,6 @@ ROUTES = [
     *users_api.ROUTES,
     *plugins_api.ROUTES,
     *callbacks_api.ROUTES,
+    *attachments_api.ROUTES,
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

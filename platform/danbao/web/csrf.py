@@ -1,5 +1,6 @@
 """CSRF for cookie sessions: an unsafe request must carry the session's token, in the
-``X-CSRF-Token`` header (scripts) or the ``csrf_token`` form field (pages)."""
+``X-CSRF-Token`` header (scripts, and every multipart upload) or the ``csrf_token`` form
+field (url-encoded page forms)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,10 @@ from danbao.auth.secrets import same
 from danbao.web.errors import HttpError
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-_FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
+# Only small url-encoded forms are read for the token. A multipart body may be a large
+# upload: reading it here would spool it whole before the upload's own limits apply, so
+# multipart requests carry the token in the header.
+_FORM_TYPES = ("application/x-www-form-urlencoded",)
 
 
 async def check_csrf(request: Request, expected: str) -> None:

@@ -8,6 +8,7 @@ payload the caller's field rules allow. A record outside the caller's data scope
 
 from __future__ import annotations
 
+import datetime
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -22,8 +23,9 @@ from danbao.authz.fields import FieldRule, FieldRules
 from danbao.authz.masking import apply_field_rules
 from danbao.db.models import Record, User
 from danbao.definitions import Bundle
+from danbao.definitions.attachments import attachment_fields
 from danbao.definitions.versions import VersionNotFound, get_version
-from danbao.records import actions
+from danbao.records import actions, attachment_purge
 from danbao.records.access import SORTS, ListQuery, get_record, list_records, scope_of
 from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.numbering import NoNumberingRule, pattern_for
@@ -156,6 +158,9 @@ async def save_draft_for(
     data: dict[str, Any],
     revision: int | None,
 ) -> Record:
+    if attachment_fields(form.properties):
+        # Attachments this save drops expire at once; have them removed within the hour.
+        await attachment_purge.schedule(services_of(request).queue, after=datetime.timedelta(0))
     try:
         return await actions.save_draft(
             record,
@@ -165,6 +170,7 @@ async def save_draft_for(
             locale=locale_of(request),
             revision=revision,
             keys=services_of(request).keys,
+            user_id=ctx.user.id,
         )
     except (actions.NotADraft, actions.StaleRevision) as exc:
         raise HttpError(409, "conflict") from exc
