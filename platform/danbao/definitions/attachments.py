@@ -47,21 +47,24 @@ class AttachmentSpec:
     """The limits of one attachment field."""
 
     accept: tuple[str, ...]
-    max_bytes: int
+    max_size_mb: float
     max_count: int
 
     @classmethod
     def parse(cls, value: Mapping[str, Any]) -> AttachmentSpec:
         return cls(
             accept=tuple(value["accept"]),
-            max_bytes=int(float(value["max_size_mb"]) * 1024 * 1024),
+            max_size_mb=float(value["max_size_mb"]),
             max_count=int(value.get("max_count", DEFAULT_COUNT)),
         )
 
     @property
+    def max_bytes(self) -> int:
+        return int(self.max_size_mb * 1024 * 1024)
+
+    @property
     def max_size_text(self) -> str:
-        mb = self.max_bytes / (1024 * 1024)
-        return f"{mb:g} MB"
+        return f"{self.max_size_mb:g} MB"
 
     @property
     def accept_text(self) -> str:
