@@ -25,6 +25,7 @@ from danbao.authz.fields import FieldRule, FieldRules
 from danbao.authz.masking import apply_field_rules
 from danbao.db.models import Record, User
 from danbao.definitions import Bundle
+from danbao.definitions.attachments import AttachmentSpec, spec_of
 from danbao.i18n import translate
 from danbao.records import actions
 from danbao.records.access import ListQuery, list_records, scope_of
@@ -95,6 +96,7 @@ class Field:
     rows: list[list[Field]] = field(default_factory=list)
     template_row: list[Field] = field(default_factory=list)
     row_errors: dict[int, str] = field(default_factory=dict)
+    attachment: AttachmentSpec | None = None  # the limits of an attachment field
 
     @property
     def editable(self) -> bool:
@@ -127,7 +129,10 @@ def _describe(
 ) -> None:  # fills the kind-specific parts of ``f`` from the schema
     options = _options(prop, locale)
     kind = prop.get("type")
-    if options is not None:
+    f.attachment = spec_of(prop)
+    if f.attachment is not None:
+        f.kind = "attachment"  # forms/_attachments.html, static/attachments.js
+    elif options is not None:
         f.kind, f.options = "select", options
     elif kind in ("number", "integer"):
         f.kind, f.input_type = "number", "number"
@@ -280,6 +285,9 @@ def data_from_form(
                 if row:
                     typed_rows.append(row)
             value: Any = typed_rows or None
+        elif spec_of(prop) is not None:  # the widget posts the ids of the files it holds
+            ids = [v for v in posted.getlist(key) if isinstance(v, str) and v]
+            value = [{"id": i} for i in ids] or None
         elif prop.get("type") == "boolean":
             value = posted.get(key) is not None
         else:
