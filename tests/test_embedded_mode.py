@@ -244,3 +244,32 @@ def test_scope_conditions_filter_in_sqlite(demo_server: str) -> None:
     assert explained["condition_pointer"] == (
         "permissions.json#/data_scopes/committee_member/form:application/condition"
     )
+
+
+def test_an_attachment_round_trip_on_sqlite_and_local_files(demo_server: str) -> None:
+    """The demo's land documents: a photo uploaded, held by a record, downloaded back."""
+    officer = next(u for u in _demo_users()["qsnd"] if "loan_officer" in u["roles"])
+    photo = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01" + bytes(200)
+    with httpx.Client(base_url=demo_server) as client:
+        csrf = client.post(
+            "/t/qsnd/api/session",
+            json={"email": officer["email"], "password": officer["password"]},
+        ).json()["csrf_token"]
+        headers = {"X-CSRF-Token": csrf}
+        uploaded = client.post(
+            "/t/qsnd/api/forms/agri_loan/attachments/land_documents",
+            files={"file": ("流转合同.jpg", photo, "image/jpeg")},
+            headers=headers,
+        )
+        assert uploaded.status_code == 201, uploaded.text
+        refs = uploaded.json()["items"]
+        created = client.post(
+            "/t/qsnd/api/forms/agri_loan/records",
+            json={"data": {"applicant_name": "李四", "land_documents": refs}},
+            headers=headers,
+        )
+        assert created.status_code == 201, created.text
+        assert created.json()["data"]["land_documents"] == refs
+        got = client.get(f"/t/qsnd/api/attachments/{refs[0]['id']}")
+        assert got.status_code == 200 and got.content == photo
+        assert got.headers["content-type"] == "image/jpeg"
