@@ -194,7 +194,7 @@ async def test_limits_refuse_and_keep_nothing(
         )
         assert fine.status_code == 201, fine.text
         assert [i["content_type"] for i in fine.json()["items"]] == [
-            "text/csv; charset=utf-8",
+            "text/csv",
             "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
         ]
     rows, files = before[0]
@@ -475,3 +475,28 @@ async def test_openapi_documents_the_attachment_routes(make_client: ClientFactor
     upload_path = paths["/t/{slug}/api/forms/{form_id}/attachments/{field}"]["post"]
     assert "multipart/form-data" in upload_path["requestBody"]["content"]
     assert set(paths["/t/{slug}/api/attachments/{attachment_id}"]) == {"get", "delete"}
+
+
+async def test_a_refused_page_shows_the_callers_files_by_name(
+    make_client: ClientFactory, att: AttachTenant
+) -> None:
+    slug = att.tenant.slug
+    async with make_client() as client:
+        other_csrf = await sign_in(client, slug, att.manager2)
+        theirs = (await upload(client, other_csrf, slug, STATEMENTS, ("他人报表.pdf", PDF))).json()
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, att.manager)
+        mine = (await upload(client, csrf, slug, LICENCE, ("我的执照.pdf", PDF))).json()
+        page = await client.post(
+            f"/t/{slug}/forms/application/new",
+            data={
+                "csrf_token": csrf,
+                "amount": "not a number",
+                LICENCE: mine["items"][0]["id"],
+                STATEMENTS: theirs["items"][0]["id"],
+            },
+        )
+    assert page.status_code == 422
+    assert "我的执照.pdf" in page.text  # re-shown by name, still held by a hidden input
+    assert f'value="{mine["items"][0]["id"]}"' in page.text
+    assert "他人报表.pdf" not in page.text  # another user's upload is never described

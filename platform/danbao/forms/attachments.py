@@ -60,8 +60,8 @@ FILE_TYPES: Mapping[str, FileType] = {  # one per definitions.attachments.EXTENS
     "xlsx": _type("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", *_ZIP),
     "ofd": _type("application/ofd", *_ZIP),  # China's e-invoice and e-document format
     "zip": _type("application/zip", *_ZIP),
-    "txt": _type("text/plain; charset=utf-8"),
-    "csv": _type("text/csv; charset=utf-8"),
+    "txt": _type("text/plain"),  # UTF-8 or GB18030: the bytes say, not a header
+    "csv": _type("text/csv"),
 }
 
 # Text that a browser would run if it were ever rendered: never accepted as plain text.

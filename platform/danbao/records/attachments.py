@@ -288,17 +288,11 @@ async def bind(
                 continue
             row = rows.get(given)
             file = files.get(row.file_id) if row is not None else None
-            usable = (
-                row is not None
-                and file is not None
-                and row.form_id == form.form_id
-                and row.field_key == key
-                and (
-                    (row.record_id is not None and row.record_id == record_id)
-                    or (row.record_id is None and _pending_for(row, user_id, at))
-                )
-            )
-            if not usable or row is None or file is None:
+            if (
+                row is None
+                or file is None
+                or not _usable(row, form, key, user_id=user_id, record_id=record_id, at=at)
+            ):
                 binding.errors.append(FieldError(pointer, message("unknown", locale, label)))
                 continue
             if given in seen:
@@ -314,6 +308,66 @@ async def bind(
     if dropped and record_id is not None and not binding.errors:
         binding.retire = list(await Attachment.filter(id__in=sorted(dropped), record_id=record_id))
     return binding
+
+
+def _usable(
+    row: Attachment,
+    form: FormDefinition,
+    key: str,
+    *,
+    user_id: uuid.UUID | None,
+    record_id: uuid.UUID | None,
+    at: datetime.datetime,
+) -> bool:
+    """Of this form and field, and either this record's or the caller's live upload."""
+    if row.form_id != form.form_id or row.field_key != key:
+        return False
+    if row.record_id is not None:
+        return row.record_id == record_id
+    return _pending_for(row, user_id, at)
+
+
+async def with_names(
+    form: FormDefinition,
+    data: dict[str, Any],
+    *,
+    user_id: uuid.UUID | None,
+    record_id: uuid.UUID | None,
+) -> dict[str, Any]:
+    """``data`` with the bare references a refused form posted (``{"id": …}``) filled in
+    from the table, so the form shows the files again by name. Ids the caller may not
+    use are left as they came: nothing about another user's file is shown."""
+    specs = attachment_fields(form.properties)
+    bare = {
+        given
+        for key in specs
+        if isinstance(data.get(key), list)
+        for item in data[key]
+        if isinstance(item, dict) and "name" not in item and (given := _given_id(item))
+    }
+    if not bare:
+        return data
+    rows = {a.id: a for a in await Attachment.filter(id__in=list(bare))}
+    files = {f.id: f for f in await StoredFile.filter(id__in=[a.file_id for a in rows.values()])}
+    at = now()
+    named = dict(data)
+    for key in specs:
+        if not isinstance(data.get(key), list):
+            continue
+        items = []
+        for item in data[key]:
+            row = rows.get(_given_id(item) or uuid.UUID(int=0))
+            file = files.get(row.file_id) if row is not None else None
+            if (
+                row is not None
+                and file is not None
+                and _usable(row, form, key, user_id=user_id, record_id=record_id, at=at)
+            ):
+                items.append(reference(row, file))
+            else:
+                items.append(item)
+        named[key] = items
+    return named
 
 
 def _pending_for(row: Attachment, user_id: uuid.UUID | None, at: datetime.datetime) -> bool:

@@ -27,7 +27,7 @@ from danbao.db.models import Record, User
 from danbao.definitions import Bundle
 from danbao.definitions.attachments import AttachmentSpec, spec_of
 from danbao.i18n import translate
-from danbao.records import actions
+from danbao.records import actions, attachments
 from danbao.records.access import ListQuery, list_records, scope_of
 from danbao.records.definition import FormDefinition
 from danbao.records.validation import FieldError
@@ -427,8 +427,15 @@ async def new_page(request: Request) -> Response:
     try:
         record = await create_draft_for(request, ctx, data)
     except actions.RecordInvalid as refused:
+        values = await attachments.with_names(ctx.form, data, user_id=ctx.user.id, record_id=None)
         return _page(
-            request, ctx, ctx.form, record=None, values=data, errors=refused.errors, status_code=422
+            request,
+            ctx,
+            ctx.form,
+            record=None,
+            values=values,
+            errors=refused.errors,
+            status_code=422,
         )
     if posted.get("action") == "submit":
         check_allowed(ctx.enforcer, ctx.user, f"form:{ctx.form.form_id}", "submit")
@@ -481,6 +488,9 @@ async def record_page(request: Request) -> Response:
         values = {**shown, **{k: v for k, v in patch.items() if v is not None}}
         for key in [k for k, v in patch.items() if v is None]:
             values.pop(key, None)
+        values = await attachments.with_names(
+            form, values, user_id=ctx.user.id, record_id=record.id
+        )
         return _page(
             request, ctx, form, record=record, values=values, errors=refused.errors, status_code=422
         )
