@@ -13,6 +13,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+from redis.asyncio import Redis
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
@@ -44,7 +45,7 @@ from .attachments_helpers import (
     upload_url,
     xlsx_bytes,
 )
-from .conftest import ClientFactory, TenantFixture, sign_in
+from .conftest import REDIS_URL, ClientFactory, TenantFixture, sign_in
 from .records_helpers import VALID, records_url
 
 
@@ -385,6 +386,15 @@ async def test_remove_withdraw_and_purge(
     with tenant_scope(att.tenant.context):
         await store.put(f"attachments/{orphan}", b"lost", "application/pdf")
         await store.put(f"attachments/{fresh}", b"in flight", "application/pdf")
+
+    # The uploads enqueued the tenant's purge of this hour on the app's arq queue.
+    hour = datetime.datetime.now(datetime.UTC).strftime("%Y%m%d%H")
+    job_key = f"{att.tenant.id}:{JOB}:{hour}"
+    redis = Redis.from_url(REDIS_URL)
+    try:
+        assert await redis.exists(f"arq:job:{job_key}", f"arq:result:{job_key}")
+    finally:
+        await redis.aclose()
 
     monkeypatch.setenv("DANBAO_VAR_DIR", str(settings.var_dir))
     report = await run_job(JOB, str(att.tenant.id), slug, {})

@@ -234,8 +234,7 @@ async def cmd_demo_load(args: argparse.Namespace, settings: Settings) -> int:
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from danbao.db.setup import close_db, open_db
     from danbao.jobs.worker import run_worker
-    from danbao.records import migration_job  # registers its job  # noqa: F401
-    from danbao.records import attachment_purge  # noqa: F401 - registers its job
+    from danbao.records import attachment_purge, migration_job  # noqa: F401 - register jobs
 
     if not settings.redis_url:
         print(

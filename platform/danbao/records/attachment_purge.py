@@ -4,14 +4,13 @@ Two kinds go: rows whose upload expired without a record linking it (retired and
 ones expire at once), with their stored file and object; and objects under
 ``attachments/`` that have no row at all (an upload whose transaction rolled back after
 its bytes were stored), once they are an hour old, judged by the time in their UUIDv7 id,
-so an upload still in flight is never touched. Uploads schedule a run for when they
-expire (``schedule``); ids are per hour, so a busy tenant still gets one run an hour.
+so an upload still in flight is never touched. Uploads, withdrawals and saves of forms
+with attachment fields enqueue a run (``schedule``), at most one an hour per tenant.
 """
 
 from __future__ import annotations
 
 import datetime
-import math
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -109,17 +108,19 @@ async def purge_job(payload: dict[str, Any]) -> dict[str, int]:
     return {"removed": report.removed, "orphans": report.orphans}
 
 
-async def schedule(queue: JobQueue, *, after: datetime.timedelta) -> str:
-    """A purge of the tenant in context at the first full hour after ``after`` from now."""
+async def schedule(queue: JobQueue) -> str:
+    """A purge of the tenant in context now, at most once an hour (the id names the hour).
+
+    Never deferred: a job waiting a day in the queue would keep a burst worker (tests, a
+    one-off drain) from ever finding the queue empty. So uploads, withdrawals and saves of
+    forms with attachment fields trigger it, and an expired upload goes on the tenant's
+    next such action an hour or more after it expired.
+    """
     ctx = current_tenant()
-    start = now()
-    hours = math.ceil((start + after).timestamp() / 3600)
-    run_at = datetime.datetime.fromtimestamp(hours * 3600 + 60, datetime.UTC)
     return await queue.enqueue(
         JOB,
         tenant_id=ctx.tenant_id,
         tenant_slug=ctx.slug,
         payload={},
-        job_id=f"{JOB}:{run_at:%Y%m%d%H}",
-        defer_seconds=(run_at - start).total_seconds(),
+        job_id=f"{JOB}:{now():%Y%m%d%H}",
     )

@@ -14,7 +14,6 @@ Missing, foreign and out-of-scope attachments are the same 404.
 
 from __future__ import annotations
 
-import datetime
 import uuid
 
 from starlette.requests import Request
@@ -119,7 +118,7 @@ async def upload(request: Request) -> Response:
     finally:
         for item in received:
             item.close()
-    await attachment_purge.schedule(services_of(request).queue, after=attachments.PENDING_TTL)
+    await attachment_purge.schedule(services_of(request).queue)
     return JSONResponse({"items": items}, status_code=201)
 
 
@@ -227,7 +226,7 @@ async def withdraw(request: Request) -> Response:
     if not attachments.usable_pending(attachment, user.id):
         raise HttpError(404, "not_found")
     await attachments.withdraw(attachment)
-    await attachment_purge.schedule(services_of(request).queue, after=datetime.timedelta(0))
+    await attachment_purge.schedule(services_of(request).queue)
     return Response(status_code=204)
 
 

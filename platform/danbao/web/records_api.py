@@ -8,7 +8,6 @@ payload the caller's field rules allow. A record outside the caller's data scope
 
 from __future__ import annotations
 
-import datetime
 import uuid
 from dataclasses import dataclass
 from typing import Any, Literal, cast
@@ -159,8 +158,8 @@ async def save_draft_for(
     revision: int | None,
 ) -> Record:
     if attachment_fields(form.properties):
-        # Attachments this save drops expire at once; have them removed within the hour.
-        await attachment_purge.schedule(services_of(request).queue, after=datetime.timedelta(0))
+        # Attachments this save drops expire at once; have them (and stale uploads) purged.
+        await attachment_purge.schedule(services_of(request).queue)
     try:
         return await actions.save_draft(
             record,
