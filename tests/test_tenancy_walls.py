@@ -25,7 +25,7 @@ LATER_WALLS = (
     importlib.import_module("danbao.db.migrations.0006_plugins"),
     importlib.import_module("danbao.db.migrations.0007_record_migrations"),
     importlib.import_module("danbao.db.migrations.0008_plugin_callbacks"),
-    importlib.import_module("danbao.db.migrations.0009_attachments"),
+    importlib.import_module("danbao.db.migrations.0010_attachments"),
 )
 
 

@@ -44,7 +44,7 @@ async def remove_walls(apps: Any, schema_editor: Any) -> None:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("danbao", "0008_plugin_callbacks")]
+    dependencies = [("danbao", "0009_scope_indexes")]
 
     initial = False
 
