@@ -341,6 +341,16 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/forms/{form_id}/records/{record_id}/checks", "POST"): Sample(
         ("form:application", "update"), _ok(303), form=lambda w: {"check|registry": "on"}
     ),
+    # Attachments: the template's form declares no attachment field and the world holds no
+    # upload, so a holder is answered for the content (404 field / file, 415, 422), past the
+    # grant. Real uploads and downloads: tests/test_attachments.py.
+    ("/t/{slug}/api/forms/{form_id}/attachments/{field}", "POST"): Sample(
+        ("form:application", "create"), _ok(404, 415, 422), json=lambda w: {}
+    ),
+    ("/t/{slug}/api/attachments/{attachment_id}", "GET"): Sample(FORM, _ok(404)),
+    ("/t/{slug}/api/attachments/{attachment_id}", "DELETE"): Sample(
+        ("form:application", "create"), _ok(404)
+    ),
     # Plug-ins (the world enabled sandbox.messaging).
     ("/t/{slug}/admin/plugins", "GET"): Sample(("admin:plugins", "read")),
     ("/t/{slug}/admin/plugins/{plugin_id}", "POST"): Sample(
@@ -462,6 +472,8 @@ def _path(path: str, world: World) -> str:
         "number": "1",
         "run_id": world.page_run_id if page_run else world.run_id,
         "plugin_id": "sandbox.messaging",
+        "field": "business_licence",
+        "attachment_id": "00000000-0000-0000-0000-0000000000a1",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 
