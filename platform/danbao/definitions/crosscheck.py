@@ -156,8 +156,21 @@ def _permissions(perms: dict[str, Any], catalog: Catalog) -> list[DefinitionErro
                 errors.append(DefinitionError(file, at, f"no form {form_id!r}"))
                 continue
             fields = catalog.fields_of(form_id)
+            form = catalog.forms.get(form_id)
             for name in rules:
-                if fields is not None and name not in fields:
+                if fields is None or form is None:
+                    continue
+                if "." in name:  # a row field of a repeating section: shareholders.id_number
+                    if not _is_row_field(form, name):
+                        errors.append(
+                            DefinitionError(
+                                file,
+                                join(at, name),
+                                f"{name!r} is not a row field of form {form_id!r} "
+                                "(<repeating section>.<field of its rows>)",
+                            )
+                        )
+                elif name not in fields:
                     errors.append(
                         DefinitionError(
                             file, join(at, name), f"{name!r} is not a field of form {form_id!r}"
@@ -184,6 +197,13 @@ def _scope_condition(
     except (ConditionSyntaxError, NotInSubset) as exc:
         return [DefinitionError(file, where, f"{exc} (form {form_id!r})")]
     return []
+
+
+def _is_row_field(form: dict[str, Any], name: str) -> bool:
+    field, _, sub = name.partition(".")
+    prop = form["schema"].get("properties", {}).get(field, {})
+    items = prop.get("items") if isinstance(prop, dict) else None
+    return isinstance(items, dict) and sub in items.get("properties", {})
 
 
 def _resource_problem(resource: str, catalog: Catalog) -> str | None:

@@ -20,6 +20,8 @@ from danbao.records.sensitive import open_record
 
 SORTS = {"created_at", "-created_at", "number", "-number"}
 _FIELD_KEY = re.compile(r"[a-z][a-z0-9_]{0,62}")
+_ROW_PATH = re.compile(r"[a-z][a-z0-9_]{0,62}\.[a-z][a-z0-9_]{0,62}")
+_DIGEST = re.compile(r"[0-9a-f]{64}")
 
 
 def dialect() -> Dialect:
@@ -120,19 +122,36 @@ def _json_text(column: str, field: str) -> str:
 
 
 def _equal(rows: QuerySet[Record], query: ListQuery) -> QuerySet[Record]:
-    """Equality on data fields, and on keyed hashes (PostgreSQL: ``@>``, GIN-indexed)."""
+    """Equality on data fields, and on keyed hashes (PostgreSQL: ``@>``, GIN-indexed).
+
+    A row field (``shareholders.id_number``) has a list of hashes, one per distinct value
+    in the record's rows: the record matches when the list holds the searched hash.
+    """
     postgres = Record._meta.db.capabilities.dialect == "postgres"
-    for field, _ in query.eq + query.hashed:
+    for field, _ in query.eq:
         if not _FIELD_KEY.fullmatch(field):
             raise ValueError(f"not a field key: {field!r}")
+    for field, digest in query.hashed:
+        if not (_FIELD_KEY.fullmatch(field) or _ROW_PATH.fullmatch(field)):
+            raise ValueError(f"not a field key: {field!r}")
+        if not _DIGEST.fullmatch(digest):
+            raise ValueError("not a keyed hash")
     for n, (field, value) in enumerate(query.eq):
         # Validated field keys only are spelled into the SQL; values stay bound parameters.
         rows = rows.annotate(**{f"eq_{n}": RawSQL(_json_text("data", field))}).filter(
             **{f"eq_{n}": value}
         )
     for n, (field, digest) in enumerate(query.hashed):
+        in_rows = "." in field
         if postgres:
-            rows = rows.filter(search_index__contains={field: digest})
+            rows = rows.filter(search_index__contains={field: [digest] if in_rows else digest})
+        elif in_rows:
+            # SQLite: the key and the hex digest are both checked above, so both can be spelled.
+            count = (
+                f"(SELECT count(*) FROM json_each(search_index, '$.\"{field}\"') "  # noqa: S608
+                f"WHERE value = '{digest}')"
+            )
+            rows = rows.annotate(**{f"ix_{n}": RawSQL(count)}).filter(**{f"ix_{n}__gt": 0})
         else:
             rows = rows.annotate(**{f"ix_{n}": RawSQL(_json_text("search_index", field))}).filter(
                 **{f"ix_{n}": digest}

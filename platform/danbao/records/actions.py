@@ -21,6 +21,7 @@ from danbao.records.changes import audit_changes, diff_fields, not_writable
 from danbao.records.definition import FormDefinition
 from danbao.records.messages import field_message
 from danbao.records.numbering import next_number
+from danbao.records.rows import keep_masked, refused_cells
 from danbao.records.sensitive import mark_open, require_open, seal
 from danbao.records.validation import FieldError, validate_data
 
@@ -59,16 +60,16 @@ def _normalised(form: FormDefinition, data: dict[str, Any]) -> dict[str, Any]:
 def _check_writes(
     form: FormDefinition, old: dict[str, Any], new: dict[str, Any], rules: FieldRules, locale: str
 ) -> None:
-    refused = not_writable(diff_fields(old, new), rules)
+    refused = [
+        FieldError(c.pointer, field_message("not_writable", locale, form.label(c.field, locale)))
+        for c in not_writable(diff_fields(old, new), rules)
+    ]
+    for pointer in refused_cells(old, new, rules):
+        field, _, sub = pointer.strip("/").split("/")
+        title = (form.row_property(f"{field}.{sub}") or {}).get("title") or sub
+        refused.append(FieldError(pointer, field_message("not_writable", locale, str(title))))
     if refused:
-        raise RecordInvalid(
-            [
-                FieldError(
-                    c.pointer, field_message("not_writable", locale, form.label(c.field, locale))
-                )
-                for c in refused
-            ]
-        )
+        raise RecordInvalid(refused)
 
 
 def _check_valid(
@@ -151,6 +152,7 @@ async def save_draft(
             merged.pop(key, None)
         else:
             merged[key] = value
+    merged = keep_masked(record.data, merged, rules)
     bound = await attachments.bind(
         form, record.data, merged, user_id=user_id, record_id=record.id, locale=locale
     )
@@ -170,7 +172,10 @@ async def save_draft(
         "record.updated",
         "record",
         str(record.id),
-        {"revision": record.revision, "changes": audit_changes(changes, form.sensitive_fields)},
+        {
+            "revision": record.revision,
+            "changes": audit_changes(changes, form.sensitive_fields, form.sensitive_rows),
+        },
     )
     await bound.apply(record.id)
     return record

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -9,6 +10,7 @@ from danbao.authz.fields import FieldRule, FieldRules
 from danbao.records.validation import pointer_of
 
 CHANGED = "[changed]"
+SENSITIVE = "[sensitive]"
 _MISSING = object()
 
 
@@ -44,11 +46,32 @@ def not_writable(changes: list[FieldChange], rules: FieldRules) -> list[FieldCha
     return [c for c in changes if rules.rule(c.field) != FieldRule.WRITABLE]
 
 
-def audit_changes(changes: list[FieldChange], sensitive: frozenset[str]) -> list[dict[str, Any]]:
-    """The change list for an audit event; sensitive fields say only that they changed."""
+def audit_changes(
+    changes: list[FieldChange],
+    sensitive: frozenset[str],
+    sensitive_rows: Mapping[str, frozenset[str]] | None = None,
+) -> list[dict[str, Any]]:
+    """The change list for an audit event; sensitive fields say only that they changed, and
+    the sensitive cells of repeating sections read ``[sensitive]``."""
+    rows = sensitive_rows or {}
     return [
         {"pointer": c.pointer, "old": CHANGED, "new": CHANGED}
         if c.field in sensitive
-        else {"pointer": c.pointer, "old": c.old, "new": c.new}
+        else {
+            "pointer": c.pointer,
+            "old": _redacted(c.old, rows.get(c.field)),
+            "new": _redacted(c.new, rows.get(c.field)),
+        }
         for c in changes
+    ]
+
+
+def _redacted(value: Any, subs: frozenset[str] | None) -> Any:
+    if not subs or not isinstance(value, list):
+        return value
+    return [
+        {k: SENSITIVE if k in subs and v is not None else v for k, v in row.items()}
+        if isinstance(row, dict)
+        else row
+        for row in value
     ]

@@ -71,6 +71,36 @@ class FormDefinition:
         return frozenset(k for k, p in self.properties.items() if p.get("x-sensitive") is True)
 
     @cached_property
+    def sensitive_rows(self) -> dict[str, frozenset[str]]:
+        """Repeating sections with ``x-sensitive`` row fields: array field -> row field keys."""
+        found: dict[str, frozenset[str]] = {}
+        for key, prop in self.properties.items():
+            items = prop.get("items") if prop.get("type") == "array" else None
+            if isinstance(items, dict):
+                subs = frozenset(
+                    sub
+                    for sub, p in items.get("properties", {}).items()
+                    if isinstance(p, dict) and p.get("x-sensitive") is True
+                )
+                if subs:
+                    found[key] = subs
+        return found
+
+    @cached_property
+    def sensitive_paths(self) -> frozenset[str]:
+        """Every sensitive field by name: ``legal_rep_id_number``, ``shareholders.id_number``
+        (a row field is named ``<array field>.<row field>`` in field rules, search and reveal)."""
+        rows = {f"{key}.{sub}" for key, subs in self.sensitive_rows.items() for sub in subs}
+        return self.sensitive_fields | frozenset(rows)
+
+    def row_property(self, path: str) -> dict[str, Any] | None:
+        """The schema of ``<array field>.<row field>``, or None."""
+        key, _, sub = path.partition(".")
+        items = self.properties.get(key, {}).get("items")
+        prop = items.get("properties", {}).get(sub) if isinstance(items, dict) else None
+        return prop if isinstance(prop, dict) else None
+
+    @cached_property
     def field_order(self) -> tuple[str, ...]:
         """Field keys in the order the form shows them.
 

@@ -7,8 +7,10 @@ plaintext: the access functions open a record's data (given the key ring) and th
 actions seal it again. An opened record refuses ``save()``, so plaintext cannot reach the
 table through the ORM by accident.
 
-Limitation: only top-level string fields are sealed; a sensitive field inside rows of an
-array is stored as given (the starter forms have none).
+Row fields of a repeating section (``shareholders[].id_number``) are sealed the same way,
+each value in its own envelope whose associated data names ``shareholders.id_number``; their
+keyed hashes go into the index as a list under that name, so an equality search finds a
+record when any of its rows holds the value.
 """
 
 from __future__ import annotations
@@ -46,37 +48,91 @@ def _tenant() -> str:
 
 
 def _format(form: FormDefinition, field: str) -> str | None:
-    fmt = form.properties.get(field, {}).get("format")
+    prop = form.row_property(field) if "." in field else form.properties.get(field, {})
+    fmt = (prop or {}).get("format")
     return fmt if isinstance(fmt, str) else None
 
 
 async def seal(
     keys: TenantKeys, form: FormDefinition, data: dict[str, Any]
-) -> tuple[dict[str, Any], dict[str, str]]:
+) -> tuple[dict[str, Any], dict[str, Any]]:
     """(data to store, search index) for plaintext ``data``."""
     sensitive = [f for f in form.sensitive_fields if isinstance(data.get(f), str)]
-    if not sensitive:
+    row_fields = [f for f in form.sensitive_rows if isinstance(data.get(f), list)]
+    if not sensitive and not row_fields:
         return dict(data), {}
     tenant_id = _tenant()
     data_key = await keys.current(DATA)
     index_key = await keys.current(INDEX)
-    stored, index = dict(data), {}
+    stored: dict[str, Any] = dict(data)
+    index: dict[str, Any] = {}
     for field in sensitive:
         value = data[field]
         stored[field] = encrypt_value(data_key, tenant_id, FieldPath(form.form_id, field), value)
         index[field] = blind_index(index_key.key, form.form_id, field, value, _format(form, field))
+    for field in row_fields:
+        rows: list[Any] = []
+        for row in data[field]:
+            if isinstance(row, dict):
+                row = dict(row)
+                for sub in form.sensitive_rows[field]:
+                    value = row.get(sub)
+                    if isinstance(value, str):
+                        path = f"{field}.{sub}"
+                        row[sub] = encrypt_value(
+                            data_key, tenant_id, FieldPath(form.form_id, path), value
+                        )
+                        digest = blind_index(
+                            index_key.key, form.form_id, path, value, _format(form, path)
+                        )
+                        hashes = index.setdefault(path, [])
+                        if digest not in hashes:
+                            hashes.append(digest)
+            rows.append(row)
+        stored[field] = rows
     return stored, index
 
 
 async def open_data(keys: TenantKeys, form_id: str, data: dict[str, Any]) -> dict[str, Any]:
     """A copy of stored ``data`` with every envelope decrypted (DecryptError if one fails)."""
     tenant_id = _tenant()
-    opened = dict(data)
+
+    async def opened(path: str, value: str) -> str:
+        key = await keys.get(DATA, envelope_version(value))
+        return decrypt_value(key, tenant_id, FieldPath(form_id, path), value)
+
+    result = dict(data)
     for field, value in data.items():
         if is_envelope(value):
-            key = await keys.get(DATA, envelope_version(value))
-            opened[field] = decrypt_value(key, tenant_id, FieldPath(form_id, field), value)
-    return opened
+            result[field] = await opened(field, value)
+        elif isinstance(value, list) and any(_sealed_row(row) for row in value):
+            rows = []
+            for row in value:
+                if _sealed_row(row):
+                    row = {
+                        sub: await opened(f"{field}.{sub}", v) if is_envelope(v) else v
+                        for sub, v in row.items()
+                    }
+                rows.append(row)
+            result[field] = rows
+    return result
+
+
+def _sealed_row(row: Any) -> bool:
+    return isinstance(row, dict) and any(is_envelope(v) for v in row.values())
+
+
+def envelope_versions(data: dict[str, Any]) -> set[int]:
+    """The data-key versions of every envelope in stored ``data`` (rows included)."""
+    found: set[int] = set()
+    for value in data.values():
+        cells = (
+            [value]
+            if not isinstance(value, list)
+            else [v for row in value if isinstance(row, dict) for v in row.values()]
+        )
+        found.update(envelope_version(v) for v in cells if is_envelope(v))
+    return found
 
 
 async def open_record(keys: TenantKeys, record: Record) -> Record:
@@ -105,13 +161,14 @@ async def resolve_equality(keys: TenantKeys, form: FormDefinition, query: ListQu
     hashed: list[tuple[str, str]] = []
     index_key = None
     for field, value in query.eq:
+        if field in form.sensitive_paths:
+            index_key = index_key or await keys.current(INDEX)
+            digest = blind_index(index_key.key, form.form_id, field, value, _format(form, field))
+            hashed.append((field, digest))
+            continue
         prop = form.properties.get(field)
         if not _FIELD_KEY.fullmatch(field) or prop is None or prop.get("type") != "string":
             raise UnknownField(field)
         fmt = _format(form, field)
-        if field in form.sensitive_fields:
-            index_key = index_key or await keys.current(INDEX)
-            hashed.append((field, blind_index(index_key.key, form.form_id, field, value, fmt)))
-        else:
-            plain.append((field, normalise(fmt, value) if fmt else value))
+        plain.append((field, normalise(fmt, value) if fmt else value))
     return replace(query, eq=tuple(plain), hashed=tuple(hashed))

@@ -21,8 +21,8 @@ from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from danbao.authz.fields import FieldRule, FieldRules
-from danbao.authz.masking import apply_field_rules
+from danbao.authz.fields import FieldRule, FieldRules, least_permissive
+from danbao.authz.masking import apply_field_rules, row_rule
 from danbao.db.models import Record, User
 from danbao.definitions import Bundle
 from danbao.definitions.attachments import AttachmentSpec, spec_of
@@ -97,6 +97,7 @@ class Field:
     template_row: list[Field] = field(default_factory=list)
     row_errors: dict[int, str] = field(default_factory=dict)
     attachment: AttachmentSpec | None = None  # the limits of an attachment field
+    reveal: str = ""  # the reveal endpoint's field or pointer, for a masked sensitive value
 
     @property
     def editable(self) -> bool:
@@ -152,11 +153,22 @@ def _describe(
 
 
 def _row_fields(
-    key: str, items: Mapping[str, Any], index: str, row: Mapping[str, Any], rule: str, locale: str
+    key: str,
+    items: Mapping[str, Any],
+    index: str,
+    row: Mapping[str, Any],
+    rule: str,
+    locale: str,
+    rules: FieldRules | None = None,
 ) -> list[Field]:
     required = set(items.get("required", []))
     fields = []
     for sub, prop in items.get("properties", {}).items():
+        own = FieldRule(rule)
+        if rules is not None:  # a rule may name the row field: shareholders.id_number
+            own = least_permissive(row_rule(rules, f"{key}.{sub}"), own)
+        if own == FieldRule.HIDDEN:
+            continue
         f = Field(
             key=sub,
             name=f"{key}[{index}][{sub}]",
@@ -165,9 +177,13 @@ def _row_fields(
             kind="text",
             value=row.get(sub),
             required=sub in required,
-            rule=rule,
+            rule=own,
         )
         _describe(f, prop, {}, locale)
+        if own == FieldRule.MASKED:
+            f.kind, f.input_type = "text", "text"
+            if prop.get("x-sensitive") is True and index.isdigit() and f.value is not None:
+                f.reveal = f"/{key}/{index}/{sub}"
         fields.append(f)
     return fields
 
@@ -213,18 +229,22 @@ def build_sections(
                 )
                 given = values.get(key)
                 for i, row in enumerate(given if isinstance(given, list) else []):
-                    cells = _row_fields(key, prop["items"], str(i), row or {}, rule, locale)
+                    cells = _row_fields(key, prop["items"], str(i), row or {}, rule, locale, rules)
                     for cell in cells:
                         cell.error = errors.get(f"/{key}/{i}/{cell.key}", "")
                     f.rows.append(cells)
                     if errors.get(f"/{key}/{i}"):
                         f.row_errors[i] = errors[f"/{key}/{i}"]
-                f.template_row = _row_fields(key, prop["items"], "__INDEX__", {}, rule, locale)
+                f.template_row = _row_fields(
+                    key, prop["items"], "__INDEX__", {}, rule, locale, rules
+                )
             else:
                 _describe(f, prop, ui_fields.get(key, {}), locale)
                 if rule == FieldRule.MASKED:  # shown as the API shows it, never editable
                     f.kind, f.input_type = "text", "text"
                     f.value = values.get(key)
+                    if key in form.sensitive_fields and f.value is not None:
+                        f.reveal = key
             fields.append(f)
         if fields:
             sections.append({"title": _text(section.get("title"), locale), "fields": fields})
@@ -275,13 +295,25 @@ def data_from_form(
             continue  # masked, readonly and hidden fields are not posted, so never written
         if _is_rows(prop):
             items = prop["items"]
+            given = existing.get(key)
+            stored: list[Any] = given if isinstance(given, list) else []
+            locked = [
+                sub
+                for sub in items.get("properties", {})
+                if row_rule(rules, f"{key}.{sub}") != FieldRule.WRITABLE
+            ]
             typed_rows = []
             for index in sorted(rows.get(key, {})):
                 row = {
                     sub: _typed(items.get("properties", {}).get(sub, {}), raw)
                     for sub, raw in rows[key][index].items()
+                    if sub not in locked
                 }
                 row = {k: v for k, v in row.items() if v is not None}
+                # Cells the caller may not write are not posted: a row keeps its own, found
+                # by the index in the input names (removing a row above does not shift it).
+                if index < len(stored) and isinstance(stored[index], dict):
+                    row.update({s: stored[index][s] for s in locked if s in stored[index]})
                 if row:
                     typed_rows.append(row)
             value: Any = typed_rows or None
@@ -337,6 +369,9 @@ def _page(
         can_save = draft and ctx.enforcer.allowed(roles, resource, "update")
         can_submit = can_save and ctx.enforcer.allowed(roles, resource, "submit")
         action = _form_url(request, form.form_id, "records", str(record.id))
+    # The record page's scripts: reveal (roles with unmask) and autosave (drafts only).
+    can_reveal = record is not None and ctx.enforcer.allowed(roles, resource, "unmask")
+    autosave_url = action + "/autosave" if can_save else ""  # can_save: a draft, or new
     by_pointer = {e.pointer: e.message for e in errors or []}
     sections = build_sections(form, values, rules, by_pointer, locale, read_only=not can_save)
     caller = caller_of(request)
@@ -359,6 +394,11 @@ def _page(
             "can_submit": can_submit,
             "list_url": _form_url(request, form.form_id, "records"),
             "notice": request.query_params.get("done") if record is not None else None,
+            "can_reveal": can_reveal,
+            "reveal_url": f"{_base(request)}/api/forms/{form.form_id}/records/{record.id}/reveal"
+            if record is not None and can_reveal
+            else "",
+            "autosave_url": autosave_url,
         },
         status_code=status_code,
     )

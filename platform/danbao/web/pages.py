@@ -14,6 +14,7 @@ from danbao.auth.sessions import end_session
 from danbao.i18n import translate
 from danbao.web import (
     admin_pages,
+    autosave,
     check_pages,
     form_editor,
     form_pages,
@@ -116,6 +117,7 @@ ROUTES = [
     Route("/login", login, methods=["GET", "POST"]),
     Route("/logout", logout, methods=["POST"]),
     *check_pages.ROUTES,
+    *autosave.ROUTES,
     *form_pages.ROUTES,
     *admin_pages.ROUTES,
     *form_editor.PAGE_ROUTES,

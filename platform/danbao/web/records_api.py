@@ -19,7 +19,7 @@ from starlette.routing import Route
 from danbao.audit import record_event
 from danbao.authz.enforcer import TenantEnforcer
 from danbao.authz.fields import FieldRule, FieldRules
-from danbao.authz.masking import apply_field_rules
+from danbao.authz.masking import apply_field_rules, row_rule
 from danbao.db.models import Record, User
 from danbao.definitions import Bundle
 from danbao.definitions.attachments import attachment_fields
@@ -362,9 +362,14 @@ async def record_reveal(request: Request) -> Response:
     requestBody:
       content:
         application/json:
-          schema: {type: object, required: [field], properties: {field: {type: string}}}
+          schema:
+            type: object
+            properties:
+              field: {type: string, description: a top-level sensitive field}
+              pointer: {type: string, description: "a row's field: /shareholders/0/id_number"}
     responses:
-      200: {description: "{field, value}; an audit event record.revealed names the field"}
+      200: {description: "{field, value}; an audit event record.revealed names the field (and
+        the row's pointer)"}
       400: {description: Not a sensitive field of the form}
       403: {description: Not allowed (needs form:<id> unmask; the field must not be hidden)}
       404: {description: No such record in the caller's scope}
@@ -372,8 +377,13 @@ async def record_reveal(request: Request) -> Response:
     ctx = await authorise(request, "unmask")
     body = await read_json(request)
     field = body.get("field") if isinstance(body, dict) else None
+    pointer = body.get("pointer") if isinstance(body, dict) else None
+    if field is None and isinstance(pointer, str):
+        return await _reveal_cell(request, ctx, pointer)
     if not isinstance(field, str):
-        raise HttpError(400, "bad_request", params={"detail": "expected {field: <key>}"})
+        raise HttpError(
+            400, "bad_request", params={"detail": "expected {field: <key>} or {pointer: …}"}
+        )
     record = await record_in_scope(ctx, request)
     form = await pinned_form(ctx, record)
     if field not in form.sensitive_fields:
@@ -384,6 +394,33 @@ async def record_reveal(request: Request) -> Response:
         "record.revealed", "record", str(record.id), {"form": form.form_id, "field": field}
     )
     return JSONResponse({"field": field, "value": record.data.get(field)})
+
+
+async def _reveal_cell(request: Request, ctx: FormContext, pointer: str) -> Response:
+    """A sensitive field in one row of a repeating section: ``/shareholders/2/id_number``."""
+    parts = pointer.split("/")
+    if len(parts) != 4 or parts[0] or not parts[2].isdigit() or len(parts[2]) > 4:
+        detail = f"{pointer[:80]}: expected /<section>/<row>/<field>"
+        raise HttpError(400, "bad_request", params={"detail": detail})
+    field, row, sub = parts[1], int(parts[2]), parts[3]
+    path = f"{field}.{sub}"
+    record = await record_in_scope(ctx, request)
+    form = await pinned_form(ctx, record)
+    if path not in form.sensitive_paths or "." not in path:
+        raise HttpError(400, "bad_request", params={"detail": f"{path}: not a sensitive field"})
+    if row_rule(ctx.rules, path) == FieldRule.HIDDEN:
+        raise HttpError(403, "forbidden")
+    rows = record.data.get(field)
+    cell = rows[row] if isinstance(rows, list) and row < len(rows) else None
+    if not isinstance(cell, dict):
+        raise HttpError(404, "not_found")
+    await record_event(
+        "record.revealed",
+        "record",
+        str(record.id),
+        {"form": form.form_id, "field": path, "pointer": pointer},
+    )
+    return JSONResponse({"pointer": pointer, "field": path, "value": cell.get(sub)})
 
 
 ROUTES = [
