@@ -9,9 +9,12 @@ import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from danbao.config import Settings, load_settings
+
+if TYPE_CHECKING:
+    from danbao.crypto.tenant_keys import TenantKeys
 
 Command = Callable[[argparse.Namespace, Settings], Awaitable[int]]
 
@@ -231,6 +234,82 @@ async def cmd_demo_load(args: argparse.Namespace, settings: Settings) -> int:
     return await _with_owner_db(settings, work)
 
 
+def _key_ring(settings: Settings) -> TenantKeys:
+    from danbao.crypto.master_key import load_master_key, load_previous_master_key
+    from danbao.crypto.tenant_keys import TenantKeys
+
+    master = load_master_key(settings)
+    return TenantKeys(master, settings.tenant_cache_size, load_previous_master_key(settings))
+
+
+def _key_command(action: str) -> Command:
+    """``tenant rotate-key`` and ``tenant reencrypt``: the job runs on the arq workers when
+    Redis is configured, else here, in this process, before the command returns."""
+
+    async def command(args: argparse.Namespace, settings: Settings) -> int:
+        from danbao.jobs import InlineQueue, open_queue
+        from danbao.key_rotation import reencrypt_tenant, rotate_data_key
+        from danbao.records import reencrypt
+
+        keys = _key_ring(settings)
+        queue = open_queue(settings)
+        reencrypt.configure(keys, queue)
+        start = rotate_data_key if action == "rotate" else reencrypt_tenant
+
+        async def work() -> int:
+            try:
+                done = await start(args.slug, keys, queue, operator=_operator(), batch=args.batch)
+                await _announce(settings, done.tenant_id)
+                print(f"{args.slug}: data key version {done.version}")
+                if isinstance(queue, InlineQueue):
+                    await queue.drain()
+                    if queue.failures:
+                        print(
+                            f"error: re-encryption failed: {queue.failures[-1].error}",
+                            file=sys.stderr,
+                        )
+                        return 1
+                    print(f"{args.slug}: records re-encrypted under version {done.version}")
+                else:
+                    print(f"{args.slug}: re-encryption queued for the workers ({done.job_id})")
+                return 0
+            finally:
+                await queue.close()
+
+        return await _with_owner_db(settings, work)
+
+    return command
+
+
+async def cmd_keys_rewrap(args: argparse.Namespace, settings: Settings) -> int:
+    from danbao.crypto.master_key import load_master_key, load_previous_master_key
+    from danbao.key_rotation import RewrapError, rewrap_tenant_keys
+
+    old = load_previous_master_key(settings)
+    if old is None:
+        print(
+            "error: set DANBAO_MASTER_KEY_PREVIOUS to the retiring master key and "
+            "DANBAO_MASTER_KEY to the new one",
+            file=sys.stderr,
+        )
+        return 1
+    new = load_master_key(settings)
+
+    async def work() -> int:
+        try:
+            report = await rewrap_tenant_keys(old, new, operator=_operator())
+        except RewrapError as exc:
+            print(f"error: {exc} (that tenant's keys are unchanged)", file=sys.stderr)
+            return 1
+        print(
+            f"{report.tenants} tenants: {report.rewrapped} keys rewrapped, "
+            f"{report.already} already under the new master key"
+        )
+        return 0
+
+    return await _with_owner_db(settings, work)
+
+
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from danbao.db.setup import close_db, open_db
     from danbao.jobs.worker import run_worker
@@ -242,10 +321,17 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         )
         return 1
 
+    from danbao.jobs import ArqQueue
+    from danbao.records import reencrypt
+
+    queue = ArqQueue(settings.redis_url)
+    reencrypt.configure(_key_ring(settings), queue)  # registers the job, too
+
     async def startup(ctx: dict[str, Any]) -> None:
         await open_db(settings, "app")
 
     async def shutdown(ctx: dict[str, Any]) -> None:
+        await queue.close()
         await close_db()
 
     await run_worker(settings.redis_url, on_startup=startup, on_shutdown=shutdown)
@@ -321,6 +407,26 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("slug")
     p.add_argument("--diff", nargs=2, type=int, metavar=("FROM", "TO"))
     p.set_defaults(run=cmd_tenant_versions)
+    p = tenant.add_parser(
+        "rotate-key", help="add a new data-key version and re-encrypt the records under it"
+    )
+    p.add_argument("slug")
+    p.add_argument("--batch", type=int, default=200, help="records per transaction")
+    p.set_defaults(run=_key_command("rotate"))
+    p = tenant.add_parser(
+        "reencrypt", help="re-encrypt records still under an older data key (resume)"
+    )
+    p.add_argument("slug")
+    p.add_argument("--batch", type=int, default=200, help="records per transaction")
+    p.set_defaults(run=_key_command("reencrypt"))
+
+    keys = sub.add_parser("keys", help="master key tools").add_subparsers(
+        dest="keys_command", required=True
+    )
+    keys.add_parser(
+        "rewrap",
+        help="rewrap every tenant key from DANBAO_MASTER_KEY_PREVIOUS to DANBAO_MASTER_KEY",
+    ).set_defaults(run=cmd_keys_rewrap)
 
     operator = sub.add_parser("operator", help="operator accounts").add_subparsers(
         dest="operator_command", required=True

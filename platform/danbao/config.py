@@ -63,6 +63,9 @@ class Settings:
     """Bound of the tenant lookup cache; entries are a few hundred bytes."""
     schemas_dir: Path = field(default=REPO_ROOT / "schemas")
     tenants_dir: Path = field(default=REPO_ROOT / "tenants")
+    master_key_previous: str | None = None
+    """The master key being retired: tenant keys still wrapped by it unwrap until
+    ``danbao keys rewrap`` has moved them under ``master_key``."""
     console_dir: Path = field(default=REPO_ROOT / "console")
 
     @property
@@ -128,4 +131,5 @@ def load_settings() -> Settings:
         session_hours=int(_env("SESSION_HOURS", "12")),
         tenant_cache_size=int(_env("TENANT_CACHE_SIZE", "1024")),
         tenant_registry_size=int(_env("TENANT_REGISTRY_SIZE", "20000")),
+        master_key_previous=_env("MASTER_KEY_PREVIOUS") or None,
     )

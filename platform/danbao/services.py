@@ -17,12 +17,13 @@ from danbao.authz.propagation import (
     TenantCache,
 )
 from danbao.config import Settings
-from danbao.crypto.master_key import load_master_key
+from danbao.crypto.master_key import load_master_key, load_previous_master_key
 from danbao.crypto.tenant_keys import TenantKeys
 from danbao.definitions import Bundle
 from danbao.definitions.versions import ActiveBundles
 from danbao.jobs import JobQueue, open_queue
 from danbao.plugins.gateway import PluginGateway
+from danbao.records import reencrypt
 from danbao.storage import ObjectStore, open_store
 from danbao.tenancy.context import current_tenant
 from danbao.tenancy.registry import (
@@ -78,7 +79,11 @@ class Services:
             TTL_WITH_ANNOUNCEMENTS if redis else TTL_WITHOUT_ANNOUNCEMENTS,
         )
         master_key = load_master_key(settings)
-        keys = TenantKeys(master_key, settings.tenant_cache_size * 2)
+        keys = TenantKeys(
+            master_key, settings.tenant_cache_size * 2, load_previous_master_key(settings)
+        )
+        queue = open_queue(settings)
+        reencrypt.configure(keys, queue)  # the key-rotation job's key ring and queue
         caches = TenantCaches((enforcers, registry, keys))
         propagation: Propagation = (
             PolicyPropagation(redis, caches) if redis else LocalPropagation(caches)
@@ -89,7 +94,7 @@ class Services:
             bundles=ActiveBundles(settings.tenant_cache_size),
             throttle=throttle,
             login_policy=LoginPolicy(settings.login_max_failures, settings.login_lockout_seconds),
-            queue=open_queue(settings),
+            queue=queue,
             store=open_store(settings),
             redis=redis,
             master_key=master_key,

@@ -45,6 +45,13 @@ def load_master_key(settings: Settings) -> bytes:
     return _decode(path.read_text(), str(path))
 
 
+def load_previous_master_key(settings: Settings) -> bytes | None:
+    """The master key being retired (``DANBAO_MASTER_KEY_PREVIOUS``), during a rotation."""
+    if not settings.master_key_previous:
+        return None
+    return _decode(settings.master_key_previous, "DANBAO_MASTER_KEY_PREVIOUS")
+
+
 def new_data_key() -> bytes:
     return os.urandom(KEY_BYTES)
 

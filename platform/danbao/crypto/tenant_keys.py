@@ -1,8 +1,9 @@
 """Per-tenant keys: created on first use, stored wrapped by the master key, cached unwrapped.
 
 Two purposes: ``data`` (AES-GCM for sensitive field values) and ``index`` (HMAC for the
-equality-search hashes). Each is versioned; only version 1 is ever created here (rotation
-would add version 2 and rewrite envelopes; not built yet). Creation is race-safe: two
+equality-search hashes). Each is versioned: version 1 is created on first use, a rotation
+adds the next (``add_version``, see ``crypto/rotation.py``), and the newest is the one new
+writes use; older versions stay to open older envelopes. Creation is race-safe: two
 requests creating the same key meet the unique (tenant, purpose, version) constraint,
 and the loser reads the winner's row. Keys are read and created through the tenant-scoped
 manager, so always inside the tenant's transaction (row-level security applies).
@@ -14,6 +15,7 @@ import base64
 from collections import OrderedDict
 from typing import Literal
 
+from cryptography.hazmat.primitives.keywrap import InvalidUnwrap
 from tortoise.exceptions import IntegrityError
 from tortoise.transactions import in_transaction
 
@@ -35,8 +37,10 @@ class KeyMissing(LookupError):
 class TenantKeys:
     """The process's key ring: a bounded LRU of unwrapped keys by (tenant, purpose, version)."""
 
-    def __init__(self, master: bytes, size: int = 1024) -> None:
+    def __init__(self, master: bytes, size: int = 1024, previous: bytes | None = None) -> None:
         self._master = master
+        # During a master-key rotation, keys not yet rewrapped are still under the old one.
+        self._previous = previous
         self._size = max(size, 2)
         self._keys: OrderedDict[tuple[str, str, int], bytes] = OrderedDict()
         self._current: OrderedDict[tuple[str, str], int] = OrderedDict()
@@ -57,7 +61,13 @@ class TenantKeys:
         return key
 
     def _unwrap(self, row: TenantKey) -> bytes:
-        return unwrap_data_key(self._master, base64.b64decode(row.wrapped_key))
+        wrapped = base64.b64decode(row.wrapped_key)
+        try:
+            return unwrap_data_key(self._master, wrapped)
+        except InvalidUnwrap:
+            if self._previous is None:
+                raise
+            return unwrap_data_key(self._previous, wrapped)
 
     async def current(self, purpose: Purpose) -> DataKey:
         """The tenant's newest key of ``purpose``, created if the tenant has none yet."""
@@ -88,6 +98,15 @@ class TenantKeys:
             key = self._unwrap(row)
             self._remember(tenant_id, purpose, version, key)
         return DataKey(version, key)
+
+    async def add_version(self, purpose: Purpose) -> int:
+        """Append the tenant's next key version of ``purpose``; new writes use it from now
+        on in this process (others drop their cache when the change is announced)."""
+        tenant_id = str(current_tenant().tenant_id)
+        latest = await TenantKey.filter(purpose=purpose).order_by("-version").first()
+        row = await self._create(purpose, latest.version + 1 if latest else FIRST_VERSION)
+        self._current.pop((tenant_id, purpose), None)
+        return row.version
 
     async def _create(self, purpose: Purpose, version: int) -> TenantKey:
         wrapped = base64.b64encode(wrap_data_key(self._master, new_data_key())).decode()

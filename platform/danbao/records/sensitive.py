@@ -20,6 +20,7 @@ from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from danbao.crypto.fields import (
+    DataKey,
     FieldPath,
     blind_index,
     decrypt_value,
@@ -133,6 +134,37 @@ def envelope_versions(data: dict[str, Any]) -> set[int]:
         )
         found.update(envelope_version(v) for v in cells if is_envelope(v))
     return found
+
+
+async def reseal(
+    keys: TenantKeys, form_id: str, data: dict[str, Any], target: DataKey
+) -> dict[str, Any] | None:
+    """``data`` with every envelope not under ``target`` opened and sealed again under it
+    (same field, same associated data), or None when all already are. The search index
+    does not change: the index key is not part of a data-key rotation."""
+    if envelope_versions(data) <= {target.version}:
+        return None
+    tenant_id = _tenant()
+
+    async def moved(path: str, value: Any) -> Any:
+        if not is_envelope(value) or envelope_version(value) == target.version:
+            return value
+        where = FieldPath(form_id, path)
+        old = await keys.get(DATA, envelope_version(value))
+        return encrypt_value(target, tenant_id, where, decrypt_value(old, tenant_id, where, value))
+
+    result: dict[str, Any] = {}
+    for field, value in data.items():
+        if isinstance(value, list):
+            result[field] = [
+                {sub: await moved(f"{field}.{sub}", v) for sub, v in row.items()}
+                if isinstance(row, dict)
+                else row
+                for row in value
+            ]
+        else:
+            result[field] = await moved(field, value)
+    return result
 
 
 async def open_record(keys: TenantKeys, record: Record) -> Record:

@@ -26,6 +26,7 @@ from danbao.auth.secrets import new_token
 from danbao.db.models import Tenant
 from danbao.definitions import BundleInvalid
 from danbao.i18n import translate
+from danbao.key_rotation import rotate_data_key
 from danbao.provisioning import ProvisioningError, TenantExists, TenantNotFound, create_tenant
 from danbao.provisioning import set_status as set_tenant_status
 from danbao.tenancy.registry import RESERVED_SLUGS, SLUG_RE, InvalidSlug, check_slug
@@ -46,7 +47,7 @@ from danbao.web.templates import render
 from danbao.web.tenant_endpoint import services_of
 
 PAGE_SIZE = 50
-NOTICES = frozenset({"created", "suspended", "resumed"})
+NOTICES = frozenset({"created", "suspended", "resumed", "key_rotated"})
 _REFUSAL_STATUS = {"locked": 423, "throttled": 429}
 
 
@@ -281,6 +282,25 @@ async def resume(request: Request) -> Response:
     return await _set_status(request, suspend=False)
 
 
+@ops_endpoint()
+async def rotate_key(request: Request) -> Response:
+    """A new data-key version for the tenant; its records are re-encrypted by a job."""
+    slug = request.path_params["slug"]
+    services = services_of(request)
+    try:
+        rotation = await rotate_data_key(
+            slug, services.keys, services.queue, operator=signed_in_of(request).operator.email
+        )
+    except TenantNotFound as exc:
+        raise HttpError(404, "not_found") from exc
+    # Every process drops the tenant's cached current key version, so all write under the new.
+    await services.propagation.publish(rotation.tenant_id, 0)
+    query = urlencode(
+        {"q": slug, "notice": "key_rotated", "slug": slug, "version": rotation.version}
+    )
+    return RedirectResponse(f"{OPS_PATH}/?{query}", status_code=303)
+
+
 ROUTES = [
     Route("/", dashboard, methods=["GET"]),
     Route("/login", login, methods=["GET", "POST"]),
@@ -289,4 +309,5 @@ ROUTES = [
     Route("/tenants", create, methods=["POST"]),
     Route("/tenants/{slug}/suspend", suspend, methods=["POST"]),
     Route("/tenants/{slug}/resume", resume, methods=["POST"]),
+    Route("/tenants/{slug}/rotate-key", rotate_key, methods=["POST"]),
 ]
