@@ -19,10 +19,13 @@ import pytest
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
+from danbao.authz.fields import FieldRule, FieldRules
+from danbao.authz.masking import apply_field_rules, row_rule
 from danbao.config import REPO_ROOT
 from danbao.db.models import AuditEvent
 from danbao.definitions import BundleInvalid, load_bundle
 from danbao.provisioning import create_tenant
+from danbao.records.rows import keep_masked, refused_cells
 from danbao.tenancy.context import tenant_scope
 
 from .conftest import PASSWORD, ClientFactory, TenantFixture, sign_in
@@ -292,3 +295,40 @@ def test_rules_may_name_only_row_fields_that_exist(tmp_path: Path) -> None:
         ("permissions.json", "/field_rules/legal/application/shareholders.nope"),
         ("permissions.json", "/field_rules/legal/application/amount.digits"),
     }
+
+
+def test_row_rules_mask_hide_and_are_capped_by_their_section() -> None:
+    id_number = "11010519491231002X"
+    data = {"shareholders": [{"name": "张三", "id_number": id_number}, "stray"], "amount": 1}
+    rules = FieldRules({PATH: FieldRule.MASKED}, FieldRule.WRITABLE)
+    assert apply_field_rules(data, rules)["shareholders"] == [
+        {"name": "张三", "id_number": masked(id_number)},
+        "stray",
+    ]
+    hidden = FieldRules({"shareholders.name": FieldRule.HIDDEN}, FieldRule.WRITABLE)
+    assert apply_field_rules(data, hidden)["shareholders"][0] == {"id_number": id_number}
+    section = FieldRules(
+        {"shareholders": FieldRule.READONLY, PATH: FieldRule.WRITABLE}, FieldRule.WRITABLE
+    )
+    assert row_rule(section, PATH) is FieldRule.READONLY
+    assert row_rule(rules, "shareholders.name") is FieldRule.WRITABLE
+    whole = FieldRules({"shareholders": FieldRule.MASKED, PATH: FieldRule.WRITABLE}, "writable")
+    assert apply_field_rules(data, whole)["shareholders"] == "****"
+
+
+def test_locked_cells_are_kept_moved_or_removed_but_never_invented() -> None:
+    a, b = "11010519491231002X", "440306198503151234"
+    rules = FieldRules({PATH: FieldRule.MASKED}, FieldRule.WRITABLE)
+    old = {"shareholders": [{"name": "甲", "id_number": a}, {"name": "乙", "id_number": b}]}
+    echoed = {"shareholders": [{"name": "丙", "id_number": masked(a)}, {"name": "乙"}]}
+    kept = keep_masked(old, echoed, rules)
+    assert kept["shareholders"] == [{"name": "丙", "id_number": a}, {"name": "乙"}]
+    assert refused_cells(old, kept, rules) == []
+    swapped = {"shareholders": [{"id_number": b}, {"id_number": a}]}
+    assert refused_cells(old, swapped, rules) == []  # moved rows keep their own values
+    twice = {"shareholders": [{"id_number": a}, {"id_number": a}]}
+    assert refused_cells(old, twice, rules) == ["/shareholders/1/id_number"]
+    invented = {"shareholders": [{"id_number": "510102198506123010"}]}
+    assert refused_cells(old, invented, rules) == ["/shareholders/0/id_number"]
+    writable = FieldRules({}, FieldRule.WRITABLE)
+    assert refused_cells(old, invented, writable) == []
