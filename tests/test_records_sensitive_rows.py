@@ -12,6 +12,7 @@ import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import asyncpg
 import httpx
@@ -24,11 +25,12 @@ from danbao.authz.masking import apply_field_rules, row_rule
 from danbao.config import REPO_ROOT
 from danbao.db.models import AuditEvent
 from danbao.definitions import BundleInvalid, load_bundle
+from danbao.jobs.worker import run_worker
 from danbao.provisioning import create_tenant
 from danbao.records.rows import keep_masked, refused_cells
 from danbao.tenancy.context import tenant_scope
 
-from .conftest import PASSWORD, ClientFactory, TenantFixture, sign_in
+from .conftest import PASSWORD, REDIS_URL, ClientFactory, TenantFixture, sign_in
 from .records_helpers import new_user
 from .test_records_sensitive import fresh_id
 
@@ -332,3 +334,59 @@ def test_locked_cells_are_kept_moved_or_removed_but_never_invented() -> None:
     assert refused_cells(old, invented, rules) == ["/shareholders/0/id_number"]
     writable = FieldRules({}, FieldRule.WRITABLE)
     assert refused_cells(old, invented, writable) == []
+
+
+def _renamed_section(files: dict[str, Any]) -> dict[str, Any]:
+    """The bundle with ``shareholders`` renamed ``holders`` everywhere it is named."""
+    text = json.dumps(files, ensure_ascii=False)
+    return dict(json.loads(text.replace('"shareholders', '"holders')))
+
+
+async def test_a_migration_keeps_row_values_sealed_and_out_of_the_audit_trail(
+    make_client: ClientFactory, gx: TenantFixture, pg_owner: asyncpg.Connection
+) -> None:
+    a = fresh_id()
+    rid, owner = await _draft(make_client, gx, a)
+    admin = f"admin@{gx.slug}.test"
+    async with signed_in(make_client, gx.slug, admin) as (client, csrf):
+        headers = {"X-CSRF-Token": csrf}
+        current = (await client.get(f"/t/{gx.slug}/api/definitions/versions")).json()
+        head = max(v["number"] for v in current["versions"])
+        files = (await client.get(f"/t/{gx.slug}/api/definitions/versions/{head}")).json()
+        published = await client.post(
+            f"/t/{gx.slug}/api/definitions/versions",
+            json={"files": _renamed_section(files["files"]), "note": "holders"},
+            headers=headers,
+        )
+        assert published.status_code == 201, published.text
+        planned = await client.post(
+            f"/t/{gx.slug}/api/forms/application/migrations",
+            json={
+                "from_version": head,
+                "to_version": published.json()["number"],
+                "operations": [{"op": "rename", "from": "shareholders", "to": "holders"}],
+            },
+            headers=headers,
+        )
+        assert planned.status_code == 201, planned.text
+        run_id = planned.json()["id"]
+        started = await client.post(
+            f"/t/{gx.slug}/api/forms/application/migrations/{run_id}/run", headers=headers
+        )
+        assert started.status_code == 202, started.text
+        await run_worker(REDIS_URL, burst=True, poll_delay=0.05)
+        done = (await client.get(f"/t/{gx.slug}/api/forms/application/migrations/{run_id}")).json()
+    assert done["status"] == "done", done
+    stored = await pg_owner.fetchval(
+        "SELECT data::text FROM form_record WHERE id = $1", uuid.UUID(rid)
+    )
+    assert a not in stored and json.loads(stored)["holders"][0]["id_number"].startswith("enc:v1:")
+    async with signed_in(make_client, gx.slug, owner) as (client, _):
+        shown = await client.get(url(gx.slug, rid))
+    assert shown.json()["data"]["holders"][0]["id_number"] == a
+    with tenant_scope(gx.context):
+        async with in_transaction():
+            migrated = await AuditEvent.filter(action="record.migrated", object_id=rid).first()
+    assert migrated is not None
+    text = json.dumps(migrated.data, ensure_ascii=False)
+    assert a not in text and "[sensitive]" in text

@@ -408,7 +408,10 @@ async def _apply(
                 revision=record.revision + 1,
                 updated_at=_now(),
             )
-            events.append((str(record.id), audit_changes(changes, mapping.sensitive_fields)))
+            sensitive_rows = _sensitive_rows(mapping.source, mapping.target)
+            events.append(
+                (str(record.id), audit_changes(changes, mapping.sensitive_fields, sensitive_rows))
+            )
     return report, events
 
 
@@ -456,6 +459,7 @@ async def _restore(
 ) -> tuple[list[dict[str, Any]], list[tuple[str, list[dict[str, Any]]]]]:
     source, target = await forms_at(run.form_id, run.from_version, run.to_version)
     sensitive = source.sensitive_fields | target.sensitive_fields
+    sensitive_rows = _sensitive_rows(source, target)
     conflicts: list[dict[str, Any]] = []
     events: list[tuple[str, list[dict[str, Any]]]] = []
     last: uuid.UUID | None = None
@@ -495,7 +499,10 @@ async def _restore(
                 updated_at=snap.updated_at,
             )
             events.append(
-                (str(record.id), audit_changes(diff_fields(now_plain, then_plain), sensitive))
+                (
+                    str(record.id),
+                    audit_changes(diff_fields(now_plain, then_plain), sensitive, sensitive_rows),
+                )
             )
     return conflicts, events
 
@@ -522,3 +529,12 @@ def run_json(run: RecordMigration) -> dict[str, Any]:
 
 def _now() -> datetime.datetime:
     return datetime.datetime.now(datetime.UTC)
+
+
+def _sensitive_rows(*forms: FormDefinition) -> dict[str, frozenset[str]]:
+    """Sensitive row fields on either side: their cells never reach the audit trail."""
+    found: dict[str, frozenset[str]] = {}
+    for form in forms:
+        for key, subs in form.sensitive_rows.items():
+            found[key] = found.get(key, frozenset()) | subs
+    return found
