@@ -36,6 +36,7 @@ from .test_records_sensitive import fresh_id
 
 GXDB = REPO_ROOT / "tenants" / "gxdb"
 PATH = "shareholders.id_number"
+COMMITTEE_AMOUNT = 6_000_000  # committee members see only applications over ¥5,000,000
 
 
 def rows_bundle(target: Path) -> Path:
@@ -88,7 +89,13 @@ async def _draft(make_client: ClientFactory, gx: TenantFixture, *ids: str) -> tu
     async with signed_in(make_client, gx.slug, email) as (client, csrf):
         made = await client.post(
             url(gx.slug),
-            json={"data": {"applicant_name": "行内加密测试公司", "shareholders": holders(*ids)}},
+            json={
+                "data": {
+                    "applicant_name": "行内加密测试公司",
+                    "amount": COMMITTEE_AMOUNT,
+                    "shareholders": holders(*ids),
+                }
+            },
             headers={"X-CSRF-Token": csrf},
         )
     assert made.status_code == 201, made.text
