@@ -260,6 +260,16 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         _ok(303),
         form=lambda w: {"action": "save", "applicant_name": "扫描页面修改"},
     ),
+    ("/t/{slug}/forms/{form_id}/new/autosave", "POST"): Sample(
+        ("form:application", "create"), form=lambda w: {"applicant_name": "扫描自动保存新建"}
+    ),
+    # The record's revision moves as other samples save it; 409 is autosave's "changed
+    # elsewhere" answer, not a refusal.
+    ("/t/{slug}/forms/{form_id}/records/{record_id}/autosave", "POST"): Sample(
+        ("form:application", "update"),
+        _ok(200, 409),
+        form=lambda w: {"revision": "1", "applicant_name": "扫描自动保存"},
+    ),
     ("/t/{slug}/admin/permissions", "GET"): Sample(("admin:definitions", "read")),
     ("/t/{slug}/admin/permissions", "POST"): Sample(
         ("admin:definitions", "publish"), _ok(303), form=lambda w: _grid(w.files)
