@@ -21,7 +21,7 @@ from danbao.crypto.tenant_keys import TenantKeys
 from danbao.db.models import AuditEvent, TenantKey
 from danbao.jobs import InlineQueue
 from danbao.jobs.worker import run_worker
-from danbao.key_rotation import reencrypt_tenant, rotate_data_key
+from danbao.key_rotation import add_data_key_version, reencrypt_tenant, rotate_data_key
 from danbao.provisioning import create_tenant
 from danbao.records import reencrypt
 from danbao.tenancy.context import tenant_scope
@@ -114,12 +114,13 @@ async def test_rotation_reencrypts_in_resumable_batches_and_stays_readable(
         )
     )
 
-    # The rotation's first step alone: version 2 exists, nothing moved yet, new writes use it.
+    # The rotation's first step alone: version 2 exists, nothing moved yet, new writes use it
+    # (the job is started below, so nothing races the half-way checks).
     queue = InlineQueue()
     reencrypt.configure(keys, queue)
     monkeypatch.setattr(reencrypt, "TIME_BUDGET_SECONDS", 0.0)  # one batch per job: resumes
-    rotation = await rotate_data_key(tenant.slug, keys, queue, operator="tests", batch=2)
-    assert rotation.version == 2
+    _, version = await add_data_key_version(tenant.slug, keys, operator="tests")
+    assert version == 2
     _, newer = await _records(make_client, tenant, 1)
     with tenant_scope(tenant.context):
         async with in_transaction():
@@ -130,6 +131,8 @@ async def test_rotation_reencrypts_in_resumable_batches_and_stays_readable(
     assert {"1"} in versions.values() and {"2"} in versions.values()  # half way
     await _read_all(make_client, tenant, email, made)  # every record reads meanwhile
 
+    rotation = await reencrypt_tenant(tenant.slug, keys, queue, operator="tests", batch=2)
+    assert rotation.version == 2
     await queue.drain()
     assert not queue.failures, queue.failures
     assert set().union(*(await _versions(pg_owner, tenant)).values()) == {"2"}
@@ -163,11 +166,12 @@ async def test_rotation_reencrypts_in_resumable_batches_and_stays_readable(
             batches = await AuditEvent.filter(action="records.reencrypted")
     assert [(e.action, e.data.get("records")) for e in events] == [
         ("tenant_key.rotated", None),
-        ("tenant_key.reencryption_finished", 5),
+        ("tenant_key.reencryption_finished", 5 - first.resealed),
         ("tenant_key.reencryption_finished", 0),
     ]
     assert events[0].data == {"purpose": "data", "version": 2}
-    assert sum(b.data["records"] for b in batches) == 5 and len(batches) >= 2
+    assert first.resealed == 2  # the two oldest, by the step run by hand above
+    assert sum(b.data["records"] for b in batches) == 3 and len(batches) >= 2
     reencrypt.configure(keys, app.state.services.queue)
 
 

@@ -53,12 +53,9 @@ class Rotation:
     job_id: str
 
 
-async def rotate_data_key(
-    slug: str, keys: TenantKeys, queue: JobQueue, *, operator: str, batch: int = BATCH
-) -> Rotation:
-    """Add the tenant's next data-key version (audited), then start re-encrypting its
-    records. The job is enqueued after the new version has committed, so a worker never
-    looks for a key that is not there yet."""
+async def add_data_key_version(slug: str, keys: TenantKeys, *, operator: str) -> tuple[str, int]:
+    """The rotation's first step: the tenant's next data-key version, audited; returns
+    (tenant id, version). New writes use it from now on; nothing is re-encrypted yet."""
     tenant = await get_tenant(slug)
     with tenant_scope(operator_context(tenant, operator)):
         async with in_transaction():
@@ -69,8 +66,17 @@ async def rotate_data_key(
                 f"data:{version}",
                 {"purpose": DATA, "version": version},
             )
-        job_id = await reencrypt.enqueue(queue, version, batch=batch)
-    return Rotation(str(tenant.id), version, job_id)
+    return str(tenant.id), version
+
+
+async def rotate_data_key(
+    slug: str, keys: TenantKeys, queue: JobQueue, *, operator: str, batch: int = BATCH
+) -> Rotation:
+    """Add the tenant's next data-key version (audited), then start re-encrypting its
+    records. The job is enqueued after the new version has committed, so a worker never
+    looks for a key that is not there yet."""
+    await add_data_key_version(slug, keys, operator=operator)
+    return await reencrypt_tenant(slug, keys, queue, operator=operator, batch=batch)
 
 
 async def reencrypt_tenant(
