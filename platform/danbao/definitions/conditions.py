@@ -7,7 +7,7 @@ belongs to the runtime.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
 
 import celpy
@@ -53,6 +53,18 @@ _LITERAL_KINDS = {
 }
 
 
+# The current row, in the conditions and computations of a repeating section's fields.
+ROW = "row"
+# Global functions an expression may call: CEL's own, and ours (danbao.forms.expressions).
+FUNCTIONS = frozenset(
+    {
+        "size", "int", "uint", "double", "string", "bool", "bytes", "type", "dyn",
+        "duration", "timestamp", "matches", "has",
+        "id_age", "id_sex", "sum",
+    }
+)  # fmt: skip
+
+
 class ConditionSyntaxError(ValueError):
     pass
 
@@ -63,7 +75,12 @@ class Condition:
     names: frozenset[str]
     """Top-level identifiers the expression reads (macro variables excluded)."""
     comparisons: tuple[tuple[str, str], ...]
-    """(identifier, literal kind) for every ``name <op> literal`` in the expression."""
+    """(reference, literal kind) for every ``name <op> literal`` in the expression; the
+    reference is ``name`` or, for a field of a map such as the current row, ``row.kind``."""
+    members: frozenset[tuple[str, str]] = frozenset()
+    """(identifier, key) for every ``identifier.key`` read (macro variables excluded)."""
+    functions: frozenset[str] = frozenset()
+    """Global functions called, e.g. ``size`` or ``id_age`` (not methods such as ``.map``)."""
 
 
 Node = Tree[Token]
@@ -99,38 +116,57 @@ def _describe(exc: CELParseError) -> str:
 def analyse(text: str) -> Condition:
     """Parse a CEL expression and report what it reads; raise ConditionSyntaxError."""
     tree = _parse(text)
-    names: set[str] = set()
-    comparisons: list[tuple[str, str]] = []
+    found = _Found()
     try:
-        _walk(tree, frozenset(), names, comparisons)
+        _walk(tree, frozenset(), found)
     except RecursionError:
         raise ConditionSyntaxError("expression is nested too deeply") from None
-    return Condition(text, frozenset(names - _BUILTIN_NAMES), tuple(comparisons))
+    return Condition(
+        text,
+        frozenset(found.names - _BUILTIN_NAMES),
+        tuple(found.comparisons),
+        frozenset(found.members),
+        frozenset(found.functions),
+    )
 
 
-def _walk(
-    node: Node, bound: frozenset[str], names: set[str], comparisons: list[tuple[str, str]]
-) -> None:
+@dataclass
+class _Found:
+    names: set[str] = field(default_factory=set)
+    comparisons: list[tuple[str, str]] = field(default_factory=list)
+    members: set[tuple[str, str]] = field(default_factory=set)
+    functions: set[str] = field(default_factory=set)
+
+
+def _walk(node: Node, bound: frozenset[str], found: _Found) -> None:
+    names, comparisons = found.names, found.comparisons
     if node.data == "ident":
         name = str(node.children[0])
         if name not in bound:
             names.add(name)
         return
+    if node.data == "ident_arg":
+        found.functions.add(str(node.children[0]))
+    if node.data == "member_dot":
+        target, key = node.children
+        base = _bare_ident(target) if isinstance(target, Tree) else None
+        if base is not None and base not in bound:
+            found.members.add((base, str(key)))
     if node.data == "member_dot_arg":
         target, method, *rest = node.children
         arglist = rest[0] if rest and isinstance(rest[0], Tree) else None
         args = [a for a in arglist.children if isinstance(a, Tree)] if arglist else []
         variable = _bare_ident(args[0]) if args else None
         if str(method) in _BINDING_MACROS and variable is not None and isinstance(target, Tree):
-            _walk(target, bound, names, comparisons)
+            _walk(target, bound, found)
             for arg in args[1:]:
-                _walk(arg, bound | {variable}, names, comparisons)
+                _walk(arg, bound | {variable}, found)
             return
     if node.data == "relation" and len(node.children) == 2:
         _note_comparison(node, bound, comparisons)
     for child in node.children:
         if isinstance(child, Tree):
-            _walk(child, bound, names, comparisons)
+            _walk(child, bound, found)
 
 
 def _note_comparison(node: Node, bound: frozenset[str], comparisons: list[tuple[str, str]]) -> None:
@@ -142,12 +178,12 @@ def _note_comparison(node: Node, bound: frozenset[str], comparisons: list[tuple[
         return
     if operator.data in _COMPARISONS:
         for name_side, literal_side in ((left, right), (right, left)):
-            name, kind = _bare_ident(name_side), _bare_literal(literal_side)
-            if name and kind and name not in bound:
+            name, kind = _reference(name_side), _bare_literal(literal_side)
+            if name and kind and name.partition(".")[0] not in bound:
                 comparisons.append((name, kind))
     elif operator.data == "relation_in":
-        name = _bare_ident(left)
-        if name and name not in bound:
+        name = _reference(left)
+        if name and name.partition(".")[0] not in bound:
             for item in _list_items(right):
                 kind = _bare_literal(item)
                 if kind:
@@ -166,6 +202,18 @@ def _unwrap(node: Node) -> Node:
 def _bare_ident(node: Node) -> str | None:
     inner = _unwrap(node)
     return str(inner.children[0]) if inner.data == "ident" else None
+
+
+def _reference(node: Node) -> str | None:
+    """``name`` for a bare identifier, ``name.key`` for one key of it, else None."""
+    inner = _unwrap(node)
+    if inner.data == "ident":
+        return str(inner.children[0])
+    if inner.data == "member_dot":
+        target, key = inner.children
+        base = _bare_ident(target) if isinstance(target, Tree) else None
+        return f"{base}.{key}" if base is not None else None
+    return None
 
 
 def _bare_literal(node: Node) -> str | None:
@@ -187,19 +235,46 @@ def _list_items(node: Node) -> list[Node]:
 
 
 def check_condition(
-    file: str, at: str, text: str, fields: dict[str, frozenset[str]], form_id: str
+    file: str,
+    at: str,
+    text: str,
+    fields: dict[str, frozenset[str]],
+    form_id: str,
+    *,
+    row: dict[str, frozenset[str]] | None = None,
+    rows_of: str = "",
 ) -> list[DefinitionError]:
-    """A CEL condition must parse, read only the form's fields, and compare like with like."""
+    """A CEL condition must parse, read only the form's fields, call only known functions,
+    and compare like with like.
+
+    Inside a repeating section (``row`` holds the row's field types, ``rows_of`` names the
+    section's field) the expression may also read the current row as ``row.<key>``.
+    """
     try:
         condition = analyse(text)
     except ConditionSyntaxError as exc:
         return [DefinitionError(file, at, str(exc))]
+    names = condition.names - {ROW} if row is not None else condition.names
     errors = [
-        DefinitionError(file, at, f"{name!r} is not a field of form {form_id!r}")
-        for name in sorted(condition.names - fields.keys())
+        DefinitionError(file, at, _unknown_name(name, form_id))
+        for name in sorted(names - fields.keys())
     ]
+    errors += [
+        DefinitionError(file, at, f"unknown function {name!r}")
+        for name in sorted(condition.functions - FUNCTIONS)
+    ]
+    if row is not None:
+        errors += [
+            DefinitionError(file, at, f"{key!r} is not a field of the rows of {rows_of!r}")
+            for base, key in sorted(condition.members)
+            if base == ROW and key not in row
+        ]
     for name, kind in dict.fromkeys(condition.comparisons):
-        types = fields.get(name)
+        base, _, key = name.partition(".")
+        if key:
+            types = row.get(key) if row is not None and base == ROW else None
+        else:
+            types = fields.get(name)
         if types is not None and not compatible(kind, types):
             errors.append(
                 DefinitionError(
@@ -207,6 +282,12 @@ def check_condition(
                 )
             )
     return errors
+
+
+def _unknown_name(name: str, form_id: str) -> str:
+    if name == ROW:
+        return "'row' (the current row) exists only in the fields of a repeating section"
+    return f"{name!r} is not a field of form {form_id!r}"
 
 
 def compatible(kind: str, types: frozenset[str]) -> bool:

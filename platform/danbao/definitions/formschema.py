@@ -17,6 +17,7 @@ from jsonschema.validators import validator_for
 from .attachments import definition_problems
 from .conditions import check_condition
 from .errors import DefinitionError, join, pointer
+from .formlogic import check_logic
 from .metaschema import translate_all
 
 _KEYWORDS = frozenset(
@@ -239,12 +240,7 @@ def _check_layout(
             errors += check_condition(
                 file, join(at, "visible_when"), section["visible_when"], fields, form["id"]
             )
-    for name, settings in ui.get("fields", {}).items():
-        at = pointer("ui", "fields", name)
+    for name in ui.get("fields", {}):
         if name not in fields:
-            error(at, f"{name!r} is not a property of the schema")
-        if "visible_when" in settings:
-            errors += check_condition(
-                file, join(at, "visible_when"), settings["visible_when"], fields, form["id"]
-            )
-    return errors
+            error(pointer("ui", "fields", name), f"{name!r} is not a property of the schema")
+    return errors + check_logic(file, form, fields)
