@@ -19,6 +19,7 @@ from danbao.forms.identifiers import today_in_china
 from danbao.records import attachments
 from danbao.records.changes import audit_changes, diff_fields, not_writable
 from danbao.records.definition import FormDefinition
+from danbao.records.logic import LogicState
 from danbao.records.messages import field_message
 from danbao.records.numbering import next_number
 from danbao.records.rows import keep_masked, refused_cells
@@ -79,12 +80,85 @@ def _check_valid(
     complete: bool,
     locale: str,
     also: Sequence[FieldError] = (),
+    state: LogicState | None = None,
 ) -> None:
+    """Refuse ``data`` with every problem at once. With the form's logic ``state``, a hidden
+    field is never required (its value is already dropped), and on submit a shown field
+    whose ``required_when`` holds must have a value."""
     found = {e.pointer: e for e in validate_data(form, data, complete=complete, locale=locale)}
     for error in also:  # e.g. attachment references: every problem is reported at once
         found.setdefault(error.pointer, error)
+    if state is not None:
+        found = {p: e for p, e in found.items() if not state.is_hidden(p)}
+        if complete:
+            for pointer in state.required:
+                if pointer not in found and _missing(data, pointer):
+                    found[pointer] = FieldError(pointer, _required_message(form, pointer, locale))
     if found:
         raise RecordInvalid([found[p] for p in sorted(found)])
+
+
+def _caller_values(form: FormDefinition, data: dict[str, Any]) -> dict[str, Any]:
+    """What the caller gave, less computed fields: the server computes those itself."""
+    return form.logic.without_computed(data) if form.logic.computed else data
+
+
+def _with_logic(
+    form: FormDefinition, data: dict[str, Any], stored: dict[str, Any]
+) -> tuple[dict[str, Any], LogicState | None]:
+    """The values to store by the form's logic (records.logic, docs/forms.md): computed,
+    hidden ones dropped, read-only ones kept as stored; and what the conditions say."""
+    logic = form.logic
+    if not logic.active:
+        return data, None
+    result = logic.run(data)
+    kept = dict(data)
+    for pointer in result.state.readonly:
+        name = pointer[1:]
+        if name in stored:
+            kept[name] = stored[name]
+        else:
+            kept.pop(name, None)
+    if kept != data:
+        result = logic.run(kept)
+    return result.values, result.state
+
+
+async def _rebind(
+    form: FormDefinition,
+    old: dict[str, Any],
+    bound: attachments.Binding,
+    values: dict[str, Any],
+    *,
+    user_id: uuid.UUID | None,
+    record_id: uuid.UUID | None,
+    locale: str,
+) -> attachments.Binding:
+    """The binding for the values the logic left: bound again only when the logic changed
+    an attachment field (hid it), so files are linked and retired by what is stored."""
+    keys = attachments.attachment_fields(form.properties)
+    if all(values.get(k) == bound.data.get(k) for k in keys):
+        bound.data = values
+        return bound
+    return await attachments.bind(
+        form, old, values, user_id=user_id, record_id=record_id, locale=locale
+    )
+
+
+def _missing(values: dict[str, Any], pointer: str) -> bool:
+    parts = pointer.lstrip("/").split("/")
+    value: Any = values.get(parts[0])
+    if len(parts) == 3:
+        rows = value if isinstance(value, list) else []
+        row = rows[int(parts[1])] if int(parts[1]) < len(rows) else {}
+        value = row.get(parts[2]) if isinstance(row, dict) else None
+    return value is None or value == "" or value == []
+
+
+def _required_message(form: FormDefinition, pointer: str, locale: str) -> str:
+    parts = pointer.lstrip("/").split("/")
+    label = form.label(parts[0], locale, parts[2] if len(parts) == 3 else None)
+    return field_message("required", locale, label)
 
 
 async def create_draft(
@@ -98,11 +172,13 @@ async def create_draft(
     keys: TenantKeys,
 ) -> Record:
     """The new draft, returned with its data in plaintext (stored sealed)."""
-    data = _normalised(form, {k: v for k, v in data.items() if v is not None})
+    data = _caller_values(form, _normalised(form, {k: v for k, v in data.items() if v is not None}))
     bound = await attachments.bind(form, {}, data, user_id=user.id, record_id=None, locale=locale)
+    _check_writes(form, {}, bound.data, rules, locale)
+    values, state = _with_logic(form, bound.data, {})
+    bound = await _rebind(form, {}, bound, values, user_id=user.id, record_id=None, locale=locale)
     data = bound.data
-    _check_writes(form, {}, data, rules, locale)
-    _check_valid(form, data, complete=False, locale=locale, also=bound.errors)
+    _check_valid(form, data, complete=False, locale=locale, also=bound.errors, state=state)
     stored, index = await seal(keys, form, data)
     record = await Record.create(
         form_id=form.form_id,
@@ -147,7 +223,10 @@ async def save_draft(
     if revision is not None and revision != record.revision:
         raise StaleRevision(str(record.id))
     merged = dict(record.data)
+    computed = {name for name, key in form.logic.computed if key is None}
     for key, value in _normalised(form, patch).items():
+        if key in computed:
+            continue  # a caller's value for a computed field is ignored
         if value is None:
             merged.pop(key, None)
         else:
@@ -156,14 +235,25 @@ async def save_draft(
     bound = await attachments.bind(
         form, record.data, merged, user_id=user_id, record_id=record.id, locale=locale
     )
-    merged = bound.data
-    _check_writes(form, record.data, merged, rules, locale)
-    _check_valid(form, merged, complete=False, locale=locale, also=bound.errors)
-    changes = diff_fields(record.data, merged)
+    _check_writes(form, record.data, bound.data, rules, locale)
+    values, state = _with_logic(form, bound.data, record.data)
+    bound = await _rebind(
+        form, record.data, bound, values, user_id=user_id, record_id=record.id, locale=locale
+    )
+    _check_valid(form, bound.data, complete=False, locale=locale, also=bound.errors, state=state)
+    return await _store(record, form, bound, keys)
+
+
+async def _store(
+    record: Record, form: FormDefinition, bound: attachments.Binding, keys: TenantKeys
+) -> Record:
+    """Write ``bound.data`` as the record's next revision with its audit event, and link or
+    retire its files (nothing when nothing changed)."""
+    changes = diff_fields(record.data, bound.data)
     if not changes:
         return record
-    stored, index = await seal(keys, form, merged)
-    record.data = merged
+    stored, index = await seal(keys, form, bound.data)
+    record.data = bound.data
     record.revision += 1
     await Record.filter(id=record.id).update(
         data=stored, search_index=index, revision=record.revision, updated_at=_now()
@@ -182,13 +272,33 @@ async def save_draft(
 
 
 async def submit(
-    record: Record, form: FormDefinition, pattern: NumberingPattern, *, locale: str
+    record: Record,
+    form: FormDefinition,
+    pattern: NumberingPattern,
+    *,
+    locale: str,
+    keys: TenantKeys,
 ) -> Record:
-    """Validate the whole form, then take the next number; lock the row first."""
+    """Validate the whole form, then take the next number; lock the row first.
+
+    The form's logic runs once more (an age from an ID number may have changed since the
+    draft was saved); what it changes is stored as a revision before the number is taken.
+    """
     require_open(record)
     if record.status != DRAFT:
         raise NotADraft(str(record.id))
-    _check_valid(form, record.data, complete=True, locale=locale)
+    values, state = _with_logic(form, record.data, record.data)
+    bound = await _rebind(
+        form,
+        record.data,
+        attachments.Binding(dict(record.data)),
+        values,
+        user_id=None,
+        record_id=record.id,
+        locale=locale,
+    )
+    _check_valid(form, bound.data, complete=True, locale=locale, also=bound.errors, state=state)
+    record = await _store(record, form, bound, keys)
     number = await next_number(form.numbering_key, pattern, today_in_china())
     now = _now()
     await Record.filter(id=record.id).update(

@@ -10,6 +10,7 @@ from typing import Any
 from danbao.definitions import Bundle
 from danbao.definitions.bundle import canonical_json
 from danbao.definitions.layout import Kind, path_for
+from danbao.records.logic import FormLogic
 
 DEFAULT_NUMBERING = "project"
 
@@ -101,6 +102,11 @@ class FormDefinition:
         return prop if isinstance(prop, dict) else None
 
     @cached_property
+    def logic(self) -> FormLogic:
+        """Conditions and computed fields (records.logic), compiled once per definition."""
+        return FormLogic.from_content(self.content)
+
+    @cached_property
     def field_order(self) -> tuple[str, ...]:
         """Field keys in the order the form shows them.
 
@@ -128,10 +134,19 @@ class FormDefinition:
         key = self.content.get("x-numbering")
         return key if isinstance(key, str) and key else DEFAULT_NUMBERING
 
-    def label(self, field: str, locale: str) -> str:
-        """The field's label in ``locale``: the UI label, else the schema title, else the key."""
-        ui_label = self.content.get("ui", {}).get("fields", {}).get(field, {}).get("label", {})
-        title = self.properties.get(field, {}).get("title")
+    def label(self, field: str, locale: str, key: str | None = None) -> str:
+        """The field's label in ``locale``: the UI label, else the schema title, else the key.
+
+        With ``key``, the label of that field of the rows of the repeating section ``field``.
+        """
+        ui = self.content.get("ui", {}).get("fields", {}).get(field, {})
+        prop = self.properties.get(field, {})
+        if key is not None:
+            ui = ui.get("items", {}).get(key, {})
+            prop = (prop.get("items") or {}).get("properties", {}).get(key, {})
+            field = key
+        ui_label = ui.get("label", {})
+        title = prop.get("title")
         text = ui_label.get(locale) or ui_label.get("zh-CN") or title or field
         return str(text)
 

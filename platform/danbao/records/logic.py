@@ -25,7 +25,7 @@ from decimal import Decimal
 from typing import Any
 
 from danbao.definitions.conditions import ROW
-from danbao.definitions.formlogic import compute_graph
+from danbao.definitions.formlogic import compute_graph, row_schema
 from danbao.forms.expressions import ExpressionError, evaluate, holds, round_result
 
 CONDITIONS = ("visible_when", "required_when", "readonly_when")
@@ -71,15 +71,11 @@ class FormLogic:
     computed: frozenset[Target] = field(default_factory=frozenset)
 
     @property
-    def empty(self) -> bool:
-        return (
-            not self.spec["order"]
-            and not self.spec["sections"]
-            and not any(
-                set(f) & set(LOGIC_KEYS)
-                for f in [*self.spec["fields"].values()]
-                + [c for r in self.spec["rows"].values() for c in r.values()]
-            )
+    def active(self) -> bool:
+        """Whether the form has any condition or computed field at all."""
+        cells = [c for r in self.spec["rows"].values() for c in r.values()]
+        return bool(self.spec["sections"]) or any(
+            set(f) & set(LOGIC_KEYS) for f in [*self.spec["fields"].values(), *cells]
         )
 
     @classmethod
@@ -92,21 +88,23 @@ class FormLogic:
         sections: dict[str, str] = {}
         for section in ui.get("layout", []):
             for key in section.get("fields", []):
-                section_of.setdefault(key, section["id"])
+                section_of.setdefault(key, section.get("id", ""))
             if "visible_when" in section:
                 sections[section["id"]] = section["visible_when"]
         fields: dict[str, Any] = {}
         rows: dict[str, Any] = {}
+        required = set(schema.get("required", []))
         for name, prop in properties.items():
             settings = ui_fields.get(name, {})
-            fields[name] = {"type": _type_of(prop), **_logic(settings, prop)}
+            fields[name] = _describe(prop, settings, name in required)
             if name in section_of:
                 fields[name]["section"] = section_of[name]
-            items = prop.get("items") if isinstance(prop, dict) else None
-            if _type_of(prop) == "array" and isinstance(items, dict) and "properties" in items:
+            items = row_schema(prop)
+            if items is not None:
                 cells = settings.get("items", {})
+                in_row = set(items.get("required", []))
                 rows[name] = {
-                    key: {"type": _type_of(sub), **_logic(cells.get(key, {}), sub)}
+                    key: _describe(sub, cells.get(key, {}), key in in_row)
                     for key, sub in items["properties"].items()
                 }
         order, computed = _compute_order(content, fields, rows)
@@ -117,7 +115,7 @@ class FormLogic:
 
     def run(self, data: dict[str, Any]) -> LogicResult:
         """Computed fields computed, hidden values dropped, and the final state."""
-        values = self._without_computed(data)
+        values = self.without_computed(data)
         while True:
             full = self.compute(values)
             state = self.conditions(full)
@@ -206,7 +204,7 @@ class FormLogic:
             return value if isinstance(value, bool) else None
         return None
 
-    def _without_computed(self, data: dict[str, Any]) -> dict[str, Any]:
+    def without_computed(self, data: dict[str, Any]) -> dict[str, Any]:
         """The caller's values, less anything computed (the caller's are never taken)."""
         values = copy.deepcopy(data)
         for name, key in self.computed:
@@ -227,6 +225,15 @@ def _type_of(prop: Any) -> str:
     if isinstance(declared, list):
         declared = next((t for t in declared if t != "null"), "")
     return declared if isinstance(declared, str) else ""
+
+
+def _describe(prop: Any, settings: dict[str, Any], required: bool) -> dict[str, Any]:
+    """A field as the algorithm (and the page script) needs it: type, logic, and whether
+    the schema requires it anyway (the page marks it required whatever the conditions)."""
+    found = {"type": _type_of(prop), **_logic(settings, prop)}
+    if required:
+        found["required"] = True
+    return found
 
 
 def _logic(settings: dict[str, Any], prop: Any) -> dict[str, Any]:

@@ -30,6 +30,7 @@ from danbao.i18n import translate
 from danbao.records import actions, attachments
 from danbao.records.access import ListQuery, list_records, scope_of
 from danbao.records.definition import FormDefinition
+from danbao.records.logic import LogicState
 from danbao.records.validation import FieldError
 from danbao.web.errors import locale_of
 from danbao.web.guards import check_allowed
@@ -98,6 +99,8 @@ class Field:
     row_errors: dict[int, str] = field(default_factory=dict)
     attachment: AttachmentSpec | None = None  # the limits of an attachment field
     reveal: str = ""  # the reveal endpoint's field or pointer, for a masked sensitive value
+    hidden: bool = False  # by the form's conditions (records.logic); the page script re-decides
+    computed: bool = False  # the server computes it: shown, never posted
 
     @property
     def editable(self) -> bool:
@@ -160,6 +163,8 @@ def _row_fields(
     rule: str,
     locale: str,
     rules: FieldRules | None = None,
+    state: LogicState | None = None,
+    computed: frozenset[tuple[str, str | None]] = frozenset(),
 ) -> list[Field]:
     required = set(items.get("required", []))
     fields = []
@@ -169,6 +174,7 @@ def _row_fields(
             own = least_permissive(row_rule(rules, f"{key}.{sub}"), own)
         if own == FieldRule.HIDDEN:
             continue
+        at = f"/{key}/{index}/{sub}"
         f = Field(
             key=sub,
             name=f"{key}[{index}][{sub}]",
@@ -176,16 +182,24 @@ def _row_fields(
             label=_text(prop.get("title") or sub, locale),
             kind="text",
             value=row.get(sub),
-            required=sub in required,
+            required=sub in required or (state is not None and at in state.required),
             rule=own,
+            hidden=state is not None and state.is_hidden(at),
         )
         _describe(f, prop, {}, locale)
+        _mark_computed(f, (key, sub) in computed)
         if own == FieldRule.MASKED:
             f.kind, f.input_type = "text", "text"
             if prop.get("x-sensitive") is True and index.isdigit() and f.value is not None:
                 f.reveal = f"/{key}/{index}/{sub}"
         fields.append(f)
     return fields
+
+
+def _mark_computed(f: Field, computed: bool) -> None:
+    if computed:
+        f.computed, f.rule = True, FieldRule.READONLY
+        f.kind = "text" if f.kind == "number" else f.kind
 
 
 def build_sections(
@@ -196,9 +210,15 @@ def build_sections(
     locale: str,
     *,
     read_only: bool,
+    state: LogicState | None = None,
 ) -> list[dict[str, Any]]:
-    """The layout's sections with their fields; hidden fields are left out."""
+    """The layout's sections with their fields; fields hidden by field rules are left out.
+
+    ``state`` (records.logic) marks the fields the form's conditions hide or require now;
+    they are rendered hidden, so a page without scripts shows what the server will keep.
+    """
     required = set(form.schema.get("required", []))
+    computed = form.logic.computed
     ui_fields = form.content.get("ui", {}).get("fields", {})
     layout = form.content.get("ui", {}).get("layout") or [{"fields": list(form.field_order)}]
     sections = []
@@ -218,9 +238,10 @@ def build_sections(
                 label=form.label(key, locale),
                 kind="text",
                 value=values.get(key),
-                required=key in required,
+                required=key in required or (state is not None and f"/{key}" in state.required),
                 rule=rule,
                 error=errors.get(f"/{key}", ""),
+                hidden=state is not None and state.is_hidden(f"/{key}"),
             )
             if _is_rows(prop) and rule != FieldRule.MASKED:
                 f.kind = "array"
@@ -229,17 +250,20 @@ def build_sections(
                 )
                 given = values.get(key)
                 for i, row in enumerate(given if isinstance(given, list) else []):
-                    cells = _row_fields(key, prop["items"], str(i), row or {}, rule, locale, rules)
+                    cells = _row_fields(
+                        key, prop["items"], str(i), row or {}, rule, locale, rules, state, computed
+                    )
                     for cell in cells:
                         cell.error = errors.get(f"/{key}/{i}/{cell.key}", "")
                     f.rows.append(cells)
                     if errors.get(f"/{key}/{i}"):
                         f.row_errors[i] = errors[f"/{key}/{i}"]
                 f.template_row = _row_fields(
-                    key, prop["items"], "__INDEX__", {}, rule, locale, rules
+                    key, prop["items"], "__INDEX__", {}, rule, locale, rules, None, computed
                 )
             else:
                 _describe(f, prop, ui_fields.get(key, {}), locale)
+                _mark_computed(f, (key, None) in computed)
                 if rule == FieldRule.MASKED:  # shown as the API shows it, never editable
                     f.kind, f.input_type = "text", "text"
                     f.value = values.get(key)
@@ -247,7 +271,14 @@ def build_sections(
                         f.reveal = key
             fields.append(f)
         if fields:
-            sections.append({"title": _text(section.get("title"), locale), "fields": fields})
+            sections.append(
+                {
+                    "id": section.get("id", ""),
+                    "title": _text(section.get("title"), locale),
+                    "fields": fields,
+                    "hidden": all(f.hidden for f in fields),
+                }
+            )
     return sections
 
 
@@ -373,7 +404,16 @@ def _page(
     can_reveal = record is not None and ctx.enforcer.allowed(roles, resource, "unmask")
     autosave_url = action + "/autosave" if can_save else ""  # can_save: a draft, or new
     by_pointer = {e.pointer: e.message for e in errors or []}
-    sections = build_sections(form, values, rules, by_pointer, locale, read_only=not can_save)
+    logic = form.logic if form.logic.active else None
+    state = None
+    if logic is not None:
+        # What the conditions decide for the values shown; computed fields as computed now.
+        result = logic.run(dict(values))
+        state = result.state
+        values = {**values, **{n: result.values.get(n) for n, k in logic.computed if k is None}}
+    sections = build_sections(
+        form, values, rules, by_pointer, locale, read_only=not can_save, state=state
+    )
     caller = caller_of(request)
     return render(
         request,
@@ -399,6 +439,7 @@ def _page(
             if record is not None and can_reveal
             else "",
             "autosave_url": autosave_url,
+            "logic": logic.spec if logic is not None else None,
         },
         status_code=status_code,
     )

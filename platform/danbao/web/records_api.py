@@ -180,7 +180,9 @@ async def submit_for(
 ) -> Record:
     try:
         pattern = pattern_for(ctx.bundle.tenant, form.numbering_key)
-        return await actions.submit(record, form, pattern, locale=locale_of(request))
+        return await actions.submit(
+            record, form, pattern, locale=locale_of(request), keys=services_of(request).keys
+        )
     except NoNumberingRule as exc:
         detail = f"tenant.json has no numbering rule {form.numbering_key!r}"
         raise HttpError(409, "bad_request", params={"detail": detail}) from exc

@@ -17,7 +17,13 @@ from danbao.config import REPO_ROOT
 NODE_MODULES = REPO_ROOT / "node_modules"
 
 # name under /vendor/ -> folder inside node_modules (a package's built files).
-VENDORED: dict[str, str] = {}
+VENDORED: dict[str, str] = {
+    # CEL in the browser, the same language cel-python evaluates on the server (ES modules
+    # with relative imports only, so no bundler): console/static/logic.js.
+    "cel-js": "@marcbachmann/cel-js/lib",
+    # Exact decimal rounding of computed numbers, as the server's decimal module rounds.
+    "big.js": "big.js",
+}
 
 
 def vendored_dirs() -> dict[str, Path]:
