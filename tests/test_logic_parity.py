@@ -39,12 +39,16 @@ def _same(got: Any, expected: Any) -> bool:
     if isinstance(expected, bool) or isinstance(got, bool):
         return got is expected
     if isinstance(expected, list):
-        return isinstance(got, list) and len(got) == len(expected) and all(
-            _same(g, e) for g, e in zip(got, expected, strict=True)
+        return (
+            isinstance(got, list)
+            and len(got) == len(expected)
+            and all(_same(g, e) for g, e in zip(got, expected, strict=True))
         )
     if isinstance(expected, dict):
-        return isinstance(got, dict) and got.keys() == expected.keys() and all(
-            _same(got[k], expected[k]) for k in expected
+        return (
+            isinstance(got, dict)
+            and got.keys() == expected.keys()
+            and all(_same(got[k], expected[k]) for k in expected)
         )
     return bool(got == expected)
 
@@ -117,9 +121,7 @@ async def test_the_browser_gives_the_same_answers(base_url: str, browser: Browse
     cases = {
         **CASES,
         # The browser receives the spec the server builds from the definition, as a page does.
-        "forms": [
-            {**f, "spec": FormLogic.from_content(f["form"]).spec} for f in CASES["forms"]
-        ],
+        "forms": [{**f, "spec": FormLogic.from_content(f["form"]).spec} for f in CASES["forms"]],
     }
     context = await browser.new_context()
     page = await context.new_page()
