@@ -93,12 +93,10 @@ function markRequired(wrapper, required) {
   } else if (!required && star) {
     star.remove();
   }
+  // Only fields with required_when come here, so the attribute is ours to set and clear.
   for (const control of wrapper.querySelectorAll("input, select, textarea")) {
     if (required) control.setAttribute("aria-required", "true");
-    else if (star || control.dataset.logicRequired !== undefined) {
-      control.removeAttribute("aria-required");
-    }
-    if (required) control.dataset.logicRequired = "";
+    else control.removeAttribute("aria-required");
   }
 }
 
