@@ -164,6 +164,7 @@ def test_a_record_is_validated_and_numbered_on_sqlite(demo_server: str) -> None:
         "village": "红星村",
         "category": "crop",
         "main_product": "柑橘",
+        "land_area_mu": 30,  # required_when the category is crop (form logic, on SQLite too)
         "amount": 200000,
         "term_months": 12,
         "lending_bank": "qs_rcb",
