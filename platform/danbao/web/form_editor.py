@@ -204,8 +204,11 @@ async def preview(request: Request) -> Response:
     form = FormDefinition.from_bundle(checked, form_id)
     locale = locale_of(request)
     defaults = {k: p["default"] for k, p in form.properties.items() if "default" in p}
+    # The fields the form's conditions hide at first are hidden in the preview too (the
+    # sandboxed frame has no origin, so the page's logic module cannot load there).
+    state = form.logic.run(defaults).state if form.logic.active else None
     sections = build_sections(
-        form, defaults, FieldRules({}, FieldRule.WRITABLE), {}, locale, read_only=False
+        form, defaults, FieldRules({}, FieldRule.WRITABLE), {}, locale, read_only=False, state=state
     )
     title = form.content.get("title", {})
     description = form.content.get("description", {})
