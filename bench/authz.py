@@ -410,7 +410,10 @@ async def seed_list_tenant(plan: ListPlan, settings: Settings, bundle: Path) -> 
         now = datetime.now(UTC)
         for i in range(plan.records):
             stored, index = sealed[i % len(sealed)]
-            data = {**_plain_record(rng, i), **{k: stored[k] for k in index}}
+            # Index keys name fields or row cells ("shareholders.id_number"): copy the
+            # sealed top-level value that holds each.
+            sealed_fields = {key.split(".", 1)[0] for key in index}
+            data = {**_plain_record(rng, i), **{k: stored[k] for k in sealed_fields}}
             department = DEPARTMENTS[i % len(DEPARTMENTS)]
             created = now - timedelta(minutes=plan.records - i)
             submitted = i % 3 != 0
