@@ -206,6 +206,13 @@ def sample_record(rows: int = ROWS) -> Row:
         }
         for r in range(rows)
     ]
+    # Every conditional text field shown (its trigger holds), so none is dropped on save:
+    # the sample the app stores is the sample the baseline inserts.
+    for i in range(1, CONDITIONAL + 1):
+        if i <= 6:
+            data[f"flag_{i:02d}"] = True
+        elif data.get(f"choice_{i:02d}") == "c0":
+            data[f"choice_{i:02d}"] = "c1"
     for key, value in data.items():  # the sample must satisfy our own formats
         fmt = FORMAT_OF.get(key.rsplit("_", 1)[0])
         if fmt and check(fmt, value) is not None:
