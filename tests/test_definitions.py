@@ -395,13 +395,15 @@ def test_node_keys_depend_on_node_type() -> None:
     nodes = content["workflows/review.json"]["nodes"]
     nodes[0]["assignee"] = {"role": "clerk"}
     del nodes[3]["pass_ratio"]
-    nodes[4]["mode"] = "all"
+    nodes[4]["quorum"] = 3
+    nodes[4]["branches"] = [{"when": "true", "to": "end"}]
     nodes[2]["next"] = "boss"
     nodes[1]["assignee"] = {"role": "clerk", "user": "a@b.demo"}
     errors = errors_of(content)
     find(errors, "workflows/review.json", "/nodes/0/assignee", "does not apply")
     find(errors, "workflows/review.json", "/nodes/3", "missing required key 'pass_ratio'")
-    find(errors, "workflows/review.json", "/nodes/4/mode", "does not apply")
+    find(errors, "workflows/review.json", "/nodes/4/quorum", "only when mode is")
+    find(errors, "workflows/review.json", "/nodes/4/branches", "does not apply")
     find(errors, "workflows/review.json", "/nodes/2/next", "does not apply")
     find(errors, "workflows/review.json", "/nodes/1/assignee", "exactly one of")
 

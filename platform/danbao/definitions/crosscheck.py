@@ -10,10 +10,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from .chains import check_workflow
 from .conditions import check_condition
 from .errors import DefinitionError, join, pointer
 from .formschema import field_types
-from .graph import find_cycles, reachable
+from .graph import find_cycles
 from .layout import Kind, path_for
 from .numbering import NumberingPattern
 from .scope_conditions import ConditionSyntaxError, NotInSubset, compile_condition
@@ -215,65 +216,7 @@ def _resource_problem(resource: str, catalog: Catalog) -> str | None:
 
 
 def _workflow(workflow: dict[str, Any], catalog: Catalog) -> list[DefinitionError]:
-    file = path_for(Kind.WORKFLOW, workflow["id"])
-    nodes: list[dict[str, Any]] = workflow["nodes"]
-    errors: list[DefinitionError] = []
-    form_id = workflow["form"]
-    fields: Fields | None = None
-    if form_id not in catalog.forms:
-        errors.append(DefinitionError(file, "/form", f"no form {form_id!r} in forms/"))
-    else:
-        fields = catalog.fields_of(form_id)
-    roles = catalog.role_ids()
-    errors += _unique(file, nodes, "/nodes", "node")
-    node_ids = {n["id"] for n in nodes}
-
-    edges: dict[str, list[str]] = {}
-    for index, node in enumerate(nodes):
-        at = pointer("nodes", index)
-        targets = [(join(at, key), node[key]) for key in ("next", "default") if key in node]
-        for position, branch in enumerate(node.get("branches", [])):
-            branch_at = join(at, "branches", position)
-            targets.append((join(branch_at, "to"), branch["to"]))
-            if fields is not None:
-                errors += check_condition(
-                    file, join(branch_at, "when"), branch["when"], fields, form_id
-                )
-        for target_at, target in targets:
-            if target not in node_ids:
-                errors.append(
-                    DefinitionError(file, target_at, f"no node {target!r} in this workflow")
-                )
-        edges.setdefault(node["id"], []).extend(target for _, target in targets)
-        role = node.get("assignee", {}).get("role")
-        if role is not None and roles is not None and role not in roles:
-            errors.append(
-                DefinitionError(
-                    file, join(at, "assignee", "role"), f"no role {role!r} in permissions.json"
-                )
-            )
-    return errors + _workflow_graph(file, nodes, edges)
-
-
-def _workflow_graph(
-    file: str, nodes: list[dict[str, Any]], edges: dict[str, list[str]]
-) -> list[DefinitionError]:
-    starts = [i for i, n in enumerate(nodes) if n["type"] == "start"]
-    if not starts:
-        return [DefinitionError(file, "/nodes", "no start node")]
-    errors = [
-        DefinitionError(file, pointer("nodes", i, "type"), "a second start node; there must be one")
-        for i in starts[1:]
-    ]
-    places = {n["id"]: pointer("nodes", i) for i, n in reversed(list(enumerate(nodes)))}
-    errors += _cycle_errors(file, find_cycles(edges), places, "the chain")
-    seen = reachable(nodes[starts[0]]["id"], edges)
-    errors += [
-        DefinitionError(file, pointer("nodes", i), f"node {n['id']!r} cannot be reached from start")
-        for i, n in enumerate(nodes)
-        if n["id"] not in seen and n["type"] != "start"
-    ]
-    return errors
+    return check_workflow(path_for(Kind.WORKFLOW, workflow["id"]), workflow, catalog)
 
 
 def _report(report: dict[str, Any], catalog: Catalog) -> list[DefinitionError]:

@@ -1,0 +1,142 @@
+"""The state of one running instance: plain data, saved as JSON after every action.
+
+It holds only what is live (tokens, node runs, open tasks, the path taken so far for
+returns), never the history, so it does not grow with the number of actions: the
+history is the action log and the audit trail.
+
+- A *token* marks where a path of the chain stands; parallel and inclusive branches
+  give one token per arm, each inside a *scope* that counts the arms still running.
+- A *run* is one approval node being decided for one token; its *seats* are the people
+  whose decisions count (for a vote, the voters).
+- A *task* is one person's live to-do: deciding a seat, or helping a seat decide
+  (delegated to them, or added before or after the seat's holder).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any, Literal
+
+Status = Literal["running", "approved", "rejected", "returned", "cancelled", "terminated"]
+TaskKind = Literal["decide", "delegate", "before", "after"]
+Decision = Literal["pending", "approve", "reject", "abstain"]
+
+
+@dataclass
+class Task:
+    id: str
+    node: str
+    run: str
+    user: str
+    seat: str
+    """The seat this task serves: the user whose decision it is (its own user for decide)."""
+    kind: TaskKind = "decide"
+    status: Literal["open", "waiting"] = "open"
+    version: int = 1
+    why: str = ""
+
+
+@dataclass
+class Seat:
+    user: str
+    why: str
+    decision: Decision = "pending"
+    comment: str = ""
+    before: list[str] = field(default_factory=list)
+    """People added before this seat: each must approve before its holder decides."""
+    after: list[str] = field(default_factory=list)
+    """People added after: the holder's approval counts once they all approve."""
+    held: bool = False
+    """The holder approved and the after-signers are deciding."""
+    added_by: str | None = None
+
+
+@dataclass
+class Run:
+    id: str
+    node: str
+    token: str
+    seats: list[Seat]
+    veto: list[str] = field(default_factory=list)
+
+    def seat(self, user: str) -> Seat | None:
+        return next((s for s in self.seats if s.user == user), None)
+
+    def pending(self) -> list[Seat]:
+        return [s for s in self.seats if s.decision == "pending"]
+
+    def untouched(self) -> bool:
+        """Nobody has decided, delegated or added anyone here yet."""
+        return all(
+            s.decision == "pending" and not s.before and not s.after and not s.held
+            for s in self.seats
+        )
+
+
+@dataclass
+class Token:
+    id: str
+    node: str
+    scopes: list[str] = field(default_factory=list)
+    run: str | None = None
+    back: dict[str, Any] | None = None
+    """The last node this token passed by one person's decision: {"node", "actor", "run"};
+    that person may take it back (拿回) while the next node is untouched."""
+
+
+@dataclass
+class Scope:
+    id: str
+    branch: str
+    arm: int
+    join: str
+    group: str
+    """Scopes of the arms of one branch split share a group; ``open`` counts its arms."""
+
+
+@dataclass
+class Step:
+    """A node passed on the way (for returns, "previous" and de-duplication)."""
+
+    node: str
+    enclosure: list[list[Any]]
+    approvers: list[str]
+
+
+@dataclass
+class State:
+    submitter: str
+    status: Status = "running"
+    tokens: dict[str, Token] = field(default_factory=dict)
+    runs: dict[str, Run] = field(default_factory=dict)
+    scopes: dict[str, Scope] = field(default_factory=dict)
+    groups: dict[str, int] = field(default_factory=dict)
+    """Branch split id -> arms still running."""
+    tasks: dict[str, Task] = field(default_factory=dict)
+    trail: list[Step] = field(default_factory=list)
+    returned_from: str | None = None
+    choices: dict[str, list[str]] = field(default_factory=dict)
+    counter: int = 0
+
+    def new_id(self, prefix: str) -> str:
+        self.counter += 1
+        return f"{prefix}{self.counter}"
+
+    def to_json(self) -> dict[str, Any]:
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, raw: dict[str, Any]) -> State:
+        raw = dict(raw)
+        raw["tokens"] = {k: Token(**v) for k, v in raw["tokens"].items()}
+        raw["runs"] = {
+            k: Run(**{**v, "seats": [Seat(**s) for s in v["seats"]]})
+            for k, v in raw["runs"].items()
+        }
+        raw["scopes"] = {k: Scope(**v) for k, v in raw["scopes"].items()}
+        raw["tasks"] = {k: Task(**v) for k, v in raw["tasks"].items()}
+        raw["trail"] = [Step(**s) for s in raw["trail"]]
+        return cls(**raw)
+
+    def live_tasks(self) -> list[Task]:
+        return list(self.tasks.values())
