@@ -156,7 +156,7 @@ class _Checker:
             errors += self.field(join(at, "fields", name), name)
         for position, name in enumerate(node.get("send", [])):
             errors += self.field(join(at, "send", position), name)
-        if kind in APPROVAL_TYPES | {"copy"} and on_empty is None:
+        if kind in APPROVAL_TYPES and on_empty is None:
             for spec_at, reason in self.may_be_empty(specs):
                 errors.append(
                     self.error(

@@ -7,6 +7,7 @@ is trusted.
 
 from __future__ import annotations
 
+import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -68,6 +69,18 @@ def _tenant(tenant: dict[str, Any]) -> list[DefinitionError]:
             NumberingPattern.parse(text)
         except ValueError as exc:
             errors.append(DefinitionError("tenant.json", pointer("numbering", name), str(exc)))
+    for section in ("holidays", "workdays"):
+        for index, text in enumerate(tenant.get("calendar", {}).get(section, [])):
+            try:
+                datetime.date.fromisoformat(text)
+            except ValueError:
+                errors.append(
+                    DefinitionError(
+                        "tenant.json",
+                        pointer("calendar", section, index),
+                        f"{text!r} is not a date",
+                    )
+                )
     return errors
 
 
