@@ -413,6 +413,78 @@ class RecordSnapshot(TenantModel):
         unique_together = (("tenant_id", "migration_id", "record_id"),)
 
 
+class WorkflowInstance(TenantModel):
+    """One approval of a record, pinned to the compiled plan of its chain.
+
+    ``state`` is the engine state (live tokens, runs and tasks, the path for returns),
+    never the history; ``revision`` counts the actions applied.
+    """
+
+    workflow_id = fields.CharField(max_length=63)
+    definition_version = fields.IntField()
+    plan_hash = fields.CharField(max_length=80)
+    record_id = fields.UUIDField()
+    submitter_id = fields.UUIDField()
+    status = fields.CharField(max_length=16)
+    state: Any = fields.JSONField(default=dict)
+    revision = fields.IntField(default=1)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "workflow_instance"
+        indexes = (("tenant_id", "record_id"),)
+
+
+class WorkflowTask(TenantModel):
+    """One live task of an approval; the row goes when the task is done.
+
+    ``version`` grows with every change (delegated, waiting, open again), so an action
+    on a version the actor no longer sees is refused as stale.
+    """
+
+    instance_id = fields.UUIDField()
+    task_key = fields.CharField(max_length=16)
+    node_id = fields.CharField(max_length=63)
+    user_id = fields.UUIDField()
+    kind = fields.CharField(max_length=16)
+    status = fields.CharField(max_length=16)
+    version = fields.IntField(default=1)
+    why = fields.CharField(max_length=200, default="")
+    due_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "workflow_task"
+        unique_together = (("tenant_id", "instance_id", "task_key"),)
+        indexes = (("tenant_id", "user_id"),)
+
+
+class WorkflowAction(TenantModel):
+    """One action taken on an approval, under the idempotency key its caller gave.
+
+    A repeat of the key answers the stored result; the same key with another request is
+    refused. ``facts`` says what happened and why (routes, assignees, decisions).
+    """
+
+    instance_id = fields.UUIDField()
+    actor_id = fields.UUIDField()
+    idempotency_key = fields.CharField(max_length=100)
+    request_hash = fields.CharField(max_length=64)
+    op = fields.CharField(max_length=32)
+    task_key = fields.CharField(max_length=16, null=True)
+    revision = fields.IntField()
+    result: Any = fields.JSONField(default=dict)
+    facts: Any = fields.JSONField(default=list)
+    at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "workflow_action"
+        unique_together = (("tenant_id", "actor_id", "idempotency_key"),)
+        indexes = (("tenant_id", "instance_id", "revision"),)
+
+
 class PluginCallback(TenantModel):
     """A vendor notification that passed its signature check, kept once per event.
 
@@ -450,5 +522,8 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     RecordSnapshot,
     PluginCallback,
     Attachment,
+    WorkflowInstance,
+    WorkflowTask,
+    WorkflowAction,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

@@ -1,0 +1,363 @@
+"""Persisting approvals: one instance row pinned to its plan, one row per live task, one
+action-log row per action under its idempotency key, one audit event per step.
+
+Every function runs inside the caller's tenant transaction. An action first looks for
+its idempotency key (a repeat answers the stored result), then locks the instance row
+(``SELECT … FOR UPDATE`` on PostgreSQL; SQLite serialises writers anyway), looks again
+(a duplicate that waited on the lock finds the first one's answer), applies the pure
+transition and writes the new state, the task rows and the log. A refusal raises before
+anything is written, so the state is never half-changed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import json
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from cachetools import LRUCache
+
+from danbao.audit import record_event
+from danbao.db.models import User, WorkflowAction, WorkflowInstance, WorkflowTask
+from danbao.definitions import Bundle
+from danbao.workdays import Clock, SystemClock, WorkCalendar
+
+from .engine import Action, Effects, Env, Refused, Result, act, start
+from .people import People, Person
+from .plan import Plan, compile_plan, plan_hash
+from .state import State, Task
+
+_PLANS: LRUCache[str, Plan] = LRUCache(maxsize=512)
+
+
+class WorkflowError(Exception):
+    """Base of the refusals below; ``status`` is the HTTP answer the web layer gives."""
+
+    status = 422
+    code = "invalid"
+
+    def __init__(self, message: str, current: dict[str, Any] | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.current = current
+
+
+class NotFound(WorkflowError):
+    status, code = 404, "not_found"
+
+
+class Conflict(WorkflowError):
+    """Stale version or already handled: 409 with the instance as it is now."""
+
+    status, code = 409, "conflict"
+
+
+class Forbidden(WorkflowError):
+    status, code = 403, "forbidden"
+
+
+class KeyReused(WorkflowError):
+    status, code = 422, "idempotency_key_reused"
+
+
+class ActionInvalid(WorkflowError):
+    status, code = 422, "invalid_action"
+
+
+_STATUS_OF: dict[str, type[WorkflowError]] = {
+    "finished": Conflict,
+    "unknown_task": Conflict,
+    "stale": Conflict,
+    "not_yours": Forbidden,
+}
+
+
+def plan_of(workflow: Mapping[str, Any]) -> Plan:
+    """The compiled plan of a workflow file, shared by every version with the same chain."""
+    key = plan_hash(workflow)
+    plan = _PLANS.get(key)
+    if plan is None:
+        plan = _PLANS[key] = compile_plan(workflow)
+    return plan
+
+
+async def load_people(bundle: Bundle) -> People:
+    """The tenant's active users and the bundle's departments, for assignee resolution."""
+    rows = await User.filter(is_active=True).values("id", "email", "name", "roles", "department")
+    persons = (
+        Person(str(r["id"]), r["email"], r["name"], frozenset(r["roles"] or ()), r["department"])
+        for r in rows
+    )
+    return People.build(persons, bundle.permissions.get("departments", ()))
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What an action answers (and what a repeat of its key answers again)."""
+
+    body: dict[str, Any]
+
+    @property
+    def instance_id(self) -> str:
+        return str(self.body["instance"]["id"])
+
+
+async def start_instance(
+    *,
+    bundle: Bundle,
+    version: int,
+    workflow_id: str,
+    record_id: uuid.UUID,
+    submitter_id: uuid.UUID,
+    data: Mapping[str, Any],
+    sensitive: frozenset[str] = frozenset(),
+    choices: Mapping[str, Sequence[str]] | None = None,
+    idempotency_key: str,
+    clock: Clock | None = None,
+) -> Answer:
+    """Start an approval of a record with the chain of the given (pinned) version."""
+    request = {"op": "start", "workflow": workflow_id, "record": str(record_id), "choices": choices}
+    repeat = await _repeat(submitter_id, idempotency_key, request)
+    if repeat is not None:
+        return repeat
+    if workflow_id not in bundle.workflows:
+        raise NotFound(f"no approval chain {workflow_id!r}")
+    plan = plan_of(bundle.workflows[workflow_id])
+    env = Env(plan, await load_people(bundle), data, sensitive)
+    try:
+        result = start(env, str(submitter_id), choices)
+    except Refused as exc:
+        raise ActionInvalid(exc.message) from None
+    instance = await WorkflowInstance.create(
+        workflow_id=workflow_id,
+        definition_version=version,
+        plan_hash=plan.hash,
+        record_id=record_id,
+        submitter_id=submitter_id,
+        status=result.state.status,
+        state=result.state.to_json(),
+        revision=1,
+        finished_at=_now(clock) if result.state.status != "running" else None,
+    )
+    return await _persist(
+        instance, plan, bundle, result, "start", submitter_id, None, idempotency_key, request, clock
+    )
+
+
+async def act_on(
+    instance_id: uuid.UUID,
+    action: Action,
+    *,
+    bundle: Bundle,
+    data: Mapping[str, Any],
+    sensitive: frozenset[str] = frozenset(),
+    idempotency_key: str,
+    clock: Clock | None = None,
+) -> Answer:
+    """Apply one action; ``bundle`` is the definition version the instance is pinned to."""
+    actor = uuid.UUID(action.actor)
+    request = {k: v for k, v in vars(action).items() if k != "actor"}
+    request["users"] = list(action.users)
+    request["instance"] = str(instance_id)
+    repeat = await _repeat(actor, idempotency_key, request)
+    if repeat is not None:
+        return repeat
+    instance = await WorkflowInstance.filter(id=instance_id).select_for_update().first()
+    if instance is None:
+        raise NotFound("no such approval")
+    repeat = await _repeat(actor, idempotency_key, request)  # a twin that waited on the lock
+    if repeat is not None:
+        return repeat
+    plan = plan_of(bundle.workflows[instance.workflow_id])
+    if plan.hash != instance.plan_hash:
+        raise Conflict("the approval is pinned to another version of its chain")
+    state = State.from_json(instance.state)
+    env = Env(plan, await load_people(bundle), data, sensitive)
+    try:
+        result = act(env, state, action)
+    except Refused as exc:
+        error = _STATUS_OF.get(exc.code, ActionInvalid)
+        current = _view(instance, state) if error is Conflict else None
+        raise error(exc.message, current) from None
+    instance.revision += 1
+    instance.state = result.state.to_json()
+    instance.status = result.state.status
+    if result.state.status not in ("running", "returned"):
+        instance.finished_at = _now(clock)
+    await WorkflowInstance.filter(id=instance.id).update(
+        state=instance.state,
+        status=instance.status,
+        revision=instance.revision,
+        finished_at=instance.finished_at,
+        updated_at=_now(clock),
+    )
+    return await _persist(
+        instance,
+        plan,
+        bundle,
+        result,
+        action.op,
+        actor,
+        action.task,
+        idempotency_key,
+        request,
+        clock,
+    )
+
+
+async def current(instance_id: uuid.UUID) -> dict[str, Any]:
+    """The instance as the API shows it (404 for missing and foreign alike)."""
+    instance = await WorkflowInstance.get_in_tenant(instance_id)
+    if instance is None:
+        raise NotFound("no such approval")
+    return _view(instance, State.from_json(instance.state))
+
+
+async def inbox(user_id: uuid.UUID, limit: int = 100) -> list[dict[str, Any]]:
+    """The user's open and waiting tasks, oldest first."""
+    rows = await WorkflowTask.filter(user_id=user_id).order_by("created_at").limit(limit)
+    return [_task_row(row) for row in rows]
+
+
+async def _repeat(actor: uuid.UUID, key: str, request: dict[str, Any]) -> Answer | None:
+    if not key or len(key) > 100:
+        raise ActionInvalid("every action needs an idempotency key of at most 100 characters")
+    stored = await WorkflowAction.filter(actor_id=actor, idempotency_key=key).first()
+    if stored is None:
+        return None
+    if stored.request_hash != _request_hash(request):
+        raise KeyReused("this idempotency key was used for a different request")
+    return Answer(stored.result)
+
+
+async def _persist(
+    instance: WorkflowInstance,
+    plan: Plan,
+    bundle: Bundle,
+    result: Result,
+    op: str,
+    actor: uuid.UUID,
+    task_key: str | None,
+    key: str,
+    request: dict[str, Any],
+    clock: Clock | None,
+) -> Answer:
+    effects = result.effects
+    await _apply_tasks(instance, plan, bundle, effects, clock)
+    body = {
+        "instance": _view(instance, result.state),
+        "facts": effects.facts,
+        "copies": effects.copies,
+        "triggers": effects.triggers,
+    }
+    body = json.loads(json.dumps(body, default=str))
+    await WorkflowAction.create(
+        instance_id=instance.id,
+        actor_id=actor,
+        idempotency_key=key,
+        request_hash=_request_hash(request),
+        op=op,
+        task_key=task_key,
+        revision=instance.revision,
+        result=body,
+        facts=body["facts"],
+    )
+    await record_event(
+        f"workflow.{op}",
+        "workflow_instance",
+        str(instance.id),
+        {
+            "workflow": instance.workflow_id,
+            "plan": instance.plan_hash,
+            "revision": instance.revision,
+            "task": task_key,
+            "status": instance.status,
+            "facts": body["facts"],
+        },
+    )
+    return Answer(body)
+
+
+async def _apply_tasks(
+    instance: WorkflowInstance, plan: Plan, bundle: Bundle, effects: Effects, clock: Clock | None
+) -> None:
+    closed = [task.id for task, _ in effects.closed]
+    if closed:
+        await WorkflowTask.filter(instance_id=instance.id, task_key__in=closed).delete()
+    for task in effects.changed:
+        await WorkflowTask.filter(instance_id=instance.id, task_key=task.id).update(
+            status=task.status, version=task.version
+        )
+    if not effects.opened:
+        return
+    calendar = WorkCalendar.from_tenant(bundle.tenant)
+    now = _now(clock)
+    rows = []
+    for task in effects.opened:
+        sla = plan.node(task.node).sla
+        rows.append(
+            WorkflowTask(
+                tenant_id=instance.tenant_id,
+                instance_id=instance.id,
+                task_key=task.id,
+                node_id=task.node,
+                user_id=uuid.UUID(task.user),
+                kind=task.kind,
+                status=task.status,
+                version=task.version,
+                why=task.why[:200],
+                due_at=calendar.due(now, sla.due, workdays=sla.workdays) if sla else None,
+            )
+        )
+    await WorkflowTask.bulk_create(rows)
+
+
+def _view(instance: WorkflowInstance, state: State) -> dict[str, Any]:
+    return {
+        "id": str(instance.id),
+        "workflow": instance.workflow_id,
+        "definition_version": instance.definition_version,
+        "plan": instance.plan_hash,
+        "record": str(instance.record_id),
+        "status": state.status,
+        "revision": instance.revision,
+        "tasks": [_task_view(t) for t in sorted(state.tasks.values(), key=lambda t: t.id)],
+    }
+
+
+def _task_view(task: Task) -> dict[str, Any]:
+    return {
+        "task": task.id,
+        "node": task.node,
+        "user": task.user,
+        "kind": task.kind,
+        "status": task.status,
+        "version": task.version,
+    }
+
+
+def _task_row(row: WorkflowTask) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "instance": str(row.instance_id),
+        "task": row.task_key,
+        "node": row.node_id,
+        "kind": row.kind,
+        "status": row.status,
+        "version": row.version,
+        "why": row.why,
+        "due_at": row.due_at.isoformat() if row.due_at else None,
+    }
+
+
+def _request_hash(request: dict[str, Any]) -> str:
+    text = json.dumps(request, sort_keys=True, separators=(",", ":"), default=str)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _now(clock: Clock | None) -> dt.datetime:
+    return (clock or SystemClock()).now()
