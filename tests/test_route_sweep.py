@@ -105,6 +105,7 @@ ANY_SIGNED_IN = PUBLIC | {
     ("/t/{slug}/api/me", "GET"),
     ("/t/{slug}/api/tokens", "GET"),
     ("/t/{slug}/api/tokens/{token_id}", "DELETE"),
+    ("/t/{slug}/api/approvals/inbox", "GET"),
     ("/t/{slug}/", "GET"),
     ("/t/{slug}/logout", "POST"),
 }

@@ -25,6 +25,7 @@ from danbao.definitions.versions import (
 )
 from danbao.records.scope_explain import ScopeVerdict, explain_record
 from danbao.web import (
+    approvals_api,
     attachments_api,
     callbacks_api,
     checks_api,
@@ -456,6 +457,7 @@ ROUTES = [
     *signing_api.ROUTES,
     *records_api.ROUTES,
     *migrations_api.ROUTES,
+    *approvals_api.ROUTES,
     *users_api.ROUTES,
     *plugins_api.ROUTES,
     *callbacks_api.ROUTES,
