@@ -197,3 +197,34 @@ async def test_openapi_documents_the_approval_routes(
     assert "/t/{slug}/api/approvals/{instance_id}/actions" in paths
     assert "/t/{slug}/api/forms/{form_id}/records/{record_id}/approval" in paths
     assert "/t/{slug}/api/approvals/inbox" in paths
+
+
+async def test_the_simulator_names_route_and_approvers(
+    make_client: ClientFactory, staff: Staff
+) -> None:
+    slug = staff.tenant.slug
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, staff.tenant.admin_email)
+        answer = await client.post(
+            f"/t/{slug}/api/approvals/simulate",
+            json={"data": {"amount": 5_000_001}, "department": "business"},
+            headers={"X-CSRF-Token": csrf},
+        )
+    assert answer.status_code == 200, answer.text
+    sim = answer.json()
+    assert sim["status"] == "approved"
+    assert [n["node"] for n in sim["nodes"]] == [
+        "am_review",
+        "risk_review",
+        "committee",
+        "gm_approval",
+    ]
+    routed = next(r for r in sim["route"] if r["fact"] == "routed")
+    assert routed["checked"][0]["values"] == {"amount": 5000001}
+    committee = next(n for n in sim["nodes"] if n["node"] == "committee")
+    assert len(committee["assigned"]) == 3
+    async with client_for(make_client, staff, "am") as (client, headers):
+        refused = await client.post(
+            f"/t/{slug}/api/approvals/simulate", json={"data": {}}, headers=headers
+        )
+    assert refused.status_code == 403

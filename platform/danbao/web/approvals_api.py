@@ -23,16 +23,19 @@ from danbao.records.actions import SUBMITTED
 from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.sensitive import open_data
 from danbao.web.errors import HttpError, locale_of
-from danbao.web.guards import read_json
+from danbao.web.guards import read_json, require
 from danbao.web.records_api import authorise, record_in_scope
 from danbao.web.tenant_endpoint import caller_of, services_of, tenant_endpoint
 from danbao.workflow import Action
+from danbao.workflow.simulate import simulate
 from danbao.workflow.store import (
     Conflict,
     WorkflowError,
     act_on,
     current,
     inbox,
+    load_people,
+    plan_of,
     start_instance,
 )
 
@@ -296,7 +299,66 @@ async def approval_act(request: Request) -> Response:
     return JSONResponse(answer.body)
 
 
+@tenant_endpoint()
+async def approval_simulate(request: Request) -> Response:
+    """
+    summary: "Who would approve this, and through which route? (nothing is stored)"
+    tags: [approvals]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [data]
+            properties:
+              workflow: {type: string, description: "the chain (default: the first)"}
+              data: {type: object, description: "the record's fields, e.g. amount"}
+              department: {type: string, description: a made-up submitter's department}
+              roles: {type: array, items: {type: string}}
+              submitter: {type: string, description: "or a real user's e-mail"}
+    responses:
+      200: {description: "{status, route: [rule, values, result], nodes: [assigned, excluded]}"}
+      400: {description: Malformed request}
+      403: {description: Not allowed (needs admin:definitions read)}
+      404: {description: No such chain or user}
+    """
+    await require(request, "admin:definitions", "read")
+    active = await services_of(request).enforcer()
+    body = await read_json(request)
+    if active is None or not isinstance(body, dict) or not isinstance(body.get("data"), dict):
+        raise HttpError(400, "bad_request", params={"detail": "expected {data: {...}}"})
+    bundle = active[1]
+    workflow_id = body.get("workflow") or min(bundle.workflows, default=None)
+    if not isinstance(workflow_id, str) or workflow_id not in bundle.workflows:
+        raise HttpError(404, "not_found")
+    roles = body.get("roles") or []
+    for name in ("department", "submitter"):
+        if body.get(name) is not None and not isinstance(body[name], str):
+            raise HttpError(400, "bad_request", params={"detail": f"{name}: text"})
+    if not isinstance(roles, list) or not all(isinstance(r, str) for r in roles):
+        raise HttpError(400, "bad_request", params={"detail": "roles: a list of role ids"})
+    people = await load_people(bundle)
+    submitter = None
+    if body.get("submitter"):
+        person = people.by_key(body["submitter"])
+        if person is None:
+            raise HttpError(404, "not_found")
+        submitter = person.id
+    plan = plan_of(bundle.workflows[workflow_id])
+    result = simulate(
+        plan,
+        people,
+        body["data"],
+        department=body.get("department"),
+        roles=roles,
+        submitter=submitter,
+        sensitive=_sensitive(bundle, plan.form_id),
+    )
+    return JSONResponse(result.to_json())
+
+
 ROUTES = [
+    Route("/approvals/simulate", approval_simulate, methods=["POST"]),
     Route("/forms/{form_id}/records/{record_id}/approval", approval_start, methods=["POST"]),
     Route("/approvals/inbox", approval_inbox, methods=["GET"]),
     Route("/approvals/{instance_id}", approval_show, methods=["GET"]),
