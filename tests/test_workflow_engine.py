@@ -466,6 +466,24 @@ def test_on_reject_returns_instead_of_ending() -> None:
     assert run.status == "running" and run.nodes() == {"a"}
 
 
+def test_an_automatic_return_to_a_node_never_decided_goes_further_back() -> None:
+    nobody = [{"kind": "role", "value": "nobody"}]
+    plan = linear(
+        approve("z", "legal"),
+        node("a", "approve", assignees=nobody, on_empty="pass"),
+        node("b", "approve", assignees=nobody, on_empty="reject", on_reject={"return": "a"}),
+    )
+    run = Run(plan)
+    run.do("approve", "legal")  # a passes by itself, b finds nobody and returns
+    assert run.nodes() == {"z"}  # a was never decided: back to z, the node before it
+    assert run.facts("returned")[-1]["to"] == "z"
+    plan = linear(
+        node("a", "approve", assignees=nobody, on_empty="pass"),
+        node("b", "approve", assignees=nobody, on_empty="reject", on_reject={"return": "a"}),
+    )
+    assert Run(plan).status == "returned"  # nothing decided before: to the submitter
+
+
 def test_take_back_before_the_next_approver_acts() -> None:
     run = Run(three_steps())
     run.do("approve", "legal")

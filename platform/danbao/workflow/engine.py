@@ -134,6 +134,7 @@ class _Engine:
     def __init__(self, env: Env, state: State) -> None:
         self.env, self.plan, self.state = env, env.plan, state
         self.effects = Effects()
+        self.automatic_returns = 0
 
     # --- bookkeeping ---------------------------------------------------------------------
 
@@ -332,7 +333,8 @@ class _Engine:
             self.state.scopes[scope.id] = scope
             children.append((self.new_token(node.id, [*token.scopes, scope.id]), arm))
         for child, arm in children:
-            if self.state.status != "running":
+            # An earlier arm may have ended the instance or returned out of this block.
+            if self.state.status != "running" or child.id not in self.state.tokens:
                 return
             self.enter(child, node.branches[arm].to)
 
@@ -493,8 +495,23 @@ class _Engine:
     def node_rejected(self, token: Token, node: Node) -> None:
         if node.on_reject is None:
             self.finish("rejected", node.id)
-        else:
-            self.return_to(token, node.on_reject, node.id)
+            return
+        # A node that rejects by itself (nobody to act, quorum out of reach) and returns to
+        # one that passes by itself would loop within one action: stop it, rejected.
+        self.automatic_returns += 1
+        if self.automatic_returns > len(self.plan.nodes):
+            self.fact("loop", node=node.id, to=node.on_reject)
+            self.finish("rejected", node.id)
+            return
+        # The configured target may have been routed around or passed by itself: then the
+        # node decided before it, and failing that the submitter.
+        steps = [s for s in self.state.trail if compatible(s.enclosure, node.enclosure)]
+        target = node.on_reject
+        if target not in ("submitter", "previous") and all(s.node != target for s in steps):
+            target = "previous"
+        if target == "previous" and not steps:
+            target = "submitter"
+        self.return_to(token, target, node.id)
 
     def finish(self, status: str, at: str) -> None:
         for task in list(self.state.tasks.values()):
