@@ -178,6 +178,17 @@ async def test_return_to_the_submitter_and_resubmit(
         )
     assert returned.status_code == 200 and returned.json()["instance"]["status"] == "returned"
     assert unknown.status_code in (409, 422)
+    async with client_for(make_client, staff, "am2") as (client, headers):
+        crowd = await client.post(
+            f"{api}/approvals/{instance}/actions",
+            json={"op": "add_signer", "users": [f"u{i}@x.test" for i in range(21)]},
+            headers={**headers, "Idempotency-Key": "crowd"},
+        )
+        not_mine = await client.post(
+            records_url(slug, record, "approval"), headers={**headers, "Idempotency-Key": "nm"}
+        )
+    assert crowd.status_code == 400
+    assert not_mine.status_code in (403, 404)  # not the submitter (or not in their scope)
     async with client_for(make_client, staff, "am") as (am, headers):
         again = await am.post(
             f"{api}/approvals/{instance}/actions",

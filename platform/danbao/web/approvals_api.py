@@ -41,6 +41,7 @@ from danbao.workflow.store import (
 
 _ACTION_KEYS = {"op", "task", "version", "comment", "to", "users", "position", "node"}
 _LIVE = ("running", "returned")
+_MAX_USERS = 20
 
 
 def _key(request: Request) -> str:
@@ -89,7 +90,7 @@ async def approval_start(request: Request) -> Response:
                 description: "node id -> people (e-mails) the submitter picks"
     responses:
       201: {description: "{instance, facts}: the open tasks and why each person was chosen"}
-      403: {description: Not allowed (needs form:<id> submit)}
+      403: {description: Not allowed (needs form:<id> submit; only the submitter starts it)}
       404: {description: No such record in the caller's scope}
       409: {description: Not submitted, or an approval of it is already running}
       422: {description: Bad choices, or the chain cannot start}
@@ -100,7 +101,9 @@ async def approval_start(request: Request) -> Response:
     if not isinstance(body, dict):
         raise HttpError(400, "bad_request", params={"detail": "expected an object"})
     record = await record_in_scope(ctx, request, for_update=True)
-    if record.status != SUBMITTED or record.created_by != ctx.user.id:
+    if record.created_by != ctx.user.id:
+        raise HttpError(403, "forbidden")  # only the one who submitted it starts its approval
+    if record.status != SUBMITTED:
         raise HttpError(409, "approval_conflict")
     workflow_id = body.get("workflow") or next(
         (w for w, chain in sorted(ctx.bundle.workflows.items()) if chain["form"] == record.form_id),
@@ -223,8 +226,13 @@ def _action(body: Any, actor: uuid.UUID) -> Action:
     if version is not None and (isinstance(version, bool) or not isinstance(version, int)):
         raise HttpError(400, "bad_request", params={"detail": "version must be an integer"})
     users = body.get("users") or []
-    if not isinstance(users, list) or not all(isinstance(u, str) for u in users):
-        raise HttpError(400, "bad_request", params={"detail": "users: a list of e-mails"})
+    if (
+        not isinstance(users, list)
+        or len(users) > _MAX_USERS
+        or not all(isinstance(u, str) and len(u) <= 254 for u in users)
+    ):
+        detail = f"users: a list of at most {_MAX_USERS} e-mails"
+        raise HttpError(400, "bad_request", params={"detail": detail})
     text = {k: body.get(k) for k in ("task", "comment", "to", "position", "node")}
     for name, value in text.items():
         if value is not None and (not isinstance(value, str) or len(value) > 2000):
