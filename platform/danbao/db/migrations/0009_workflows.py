@@ -46,8 +46,7 @@ async def remove_walls(apps: Any, schema_editor: Any) -> None:
     if not walls.is_postgres(schema_editor):
         return  # the tables go with the reversed CreateModel steps
     script = [walls.drop_composite_fk_sql(t, c) for t, c, _, _ in COMPOSITE_FKS]
-    script += [f"DROP POLICY tenant_isolation ON {t};" for t in TENANT_TABLES]
-    script.append(f"REVOKE ALL ON {', '.join(TENANT_TABLES)} FROM {walls.app_role()};")
+    script += walls.unwall_sql(TENANT_TABLES, walls.app_role())
     await schema_editor.client.execute_script("\n".join(script))
 
 
