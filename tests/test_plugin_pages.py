@@ -2,18 +2,36 @@
 
 from __future__ import annotations
 
-from .conftest import ClientFactory, TenantFixture, sign_in
+import uuid
+
+import pytest
+from starlette.applications import Starlette
+
+from danbao.provisioning import create_tenant
+
+from .conftest import PASSWORD, TEMPLATE, ClientFactory, TenantFixture, sign_in
 
 PAGE = "/t/{slug}/admin/plugins"
 SECRET = "page-secret-value-9876"
 
 
+@pytest.fixture(scope="module")
+async def own(app: Starlette) -> TenantFixture:
+    """A tenant of its own: enabling plug-ins here must not change the shared tenants
+    (test_plugins_esign_cn expects gamma never to have enabled e签宝)."""
+    slug = f"plg{uuid.uuid4().hex[:8]}"
+    tenant, _ = await create_tenant(
+        slug, TEMPLATE, admin_email=f"admin@{slug}.test", admin_password=PASSWORD, operator="tests"
+    )
+    return TenantFixture(slug, tenant.id, f"admin@{slug}.test", "")
+
+
 async def test_admin_enables_configures_and_tests_plugins_in_the_browser_form(
-    make_client: ClientFactory, tenants: dict[str, TenantFixture]
+    make_client: ClientFactory, own: TenantFixture
 ) -> None:
-    page = PAGE.format(slug="gamma")
+    page = PAGE.format(slug=own.slug)
     async with make_client() as client:
-        csrf = await sign_in(client, "gamma", tenants["gamma"].admin_email)
+        csrf = await sign_in(client, own.slug, own.admin_email)
         shown = await client.get(page)
         assert shown.status_code == 200
         assert "消息通知（沙箱）" in shown.text and "e签宝" in shown.text
