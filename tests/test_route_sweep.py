@@ -156,6 +156,7 @@ class World:
     user_id: str
     run_id: str
     page_run_id: str
+    instance_id: str
     files: dict[str, Any]
     """The bundle as last published (version 2: the template plus an optional field)."""
     form_text: str
@@ -177,6 +178,7 @@ class Sample:
     json: Fields | None = None
     form: Fields | None = None
     query: Fields | None = None
+    headers: Fields | None = None
 
 
 def _ok(*codes: int) -> frozenset[int]:
@@ -226,6 +228,21 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ),
     ("/t/{slug}/api/forms/{form_id}/records/{record_id}/reveal", "POST"): Sample(
         ("form:application", "unmask"), json=lambda w: {"field": "legal_rep_id_number"}
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/approval", "POST"): Sample(
+        ("form:application", "submit"),
+        _ok(201, 409),  # 409 while the submit sample has not yet submitted the record
+        headers=lambda w: {"Idempotency-Key": "sweep-start"},
+    ),
+    ("/t/{slug}/api/approvals/inbox", "GET"): Sample(None),
+    ("/t/{slug}/api/approvals/{instance_id}", "GET"): Sample(None),
+    ("/t/{slug}/api/approvals/{instance_id}/actions", "POST"): Sample(
+        None,
+        json=lambda w: {"op": "comment", "comment": "扫描评论"},
+        headers=lambda w: {"Idempotency-Key": "sweep-comment"},
+    ),
+    ("/t/{slug}/api/approvals/simulate", "POST"): Sample(
+        ("admin:definitions", "read"), json=lambda w: {"data": {"amount": 6000000}}
     ),
     ("/t/{slug}/api/users", "GET"): Sample(("admin:users", "read")),
     ("/t/{slug}/api/users", "POST"): Sample(
@@ -415,6 +432,8 @@ async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
         async with in_transaction():
             user = await create_user(holder, "全部权限", PASSWORD, list(roles), "business")
             other = await create_user(f"other@{slug}.test", "被修改的用户", PASSWORD, ["legal"])
+            # The first approver of the world's approval (its submitter may not approve it).
+            await create_user(f"am@{slug}.test", "第二客户经理", PASSWORD, ["account_manager"])
             token, _ = await issue_api_token(user, "to revoke", days=None)
     beta = tenants["beta"]
     transport = httpx.ASGITransport(app=app)
@@ -449,6 +468,19 @@ async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
             )
             assert planned.status_code == 201, planned.text
             runs.append(planned.json()["id"])
+        made = await client.post(
+            f"/t/{slug}/api/forms/application/records", json={"data": VALID}, headers=headers
+        )
+        approval_record = made.json()["id"]
+        submitted = await client.post(
+            f"/t/{slug}/api/forms/application/records/{approval_record}/submit", headers=headers
+        )
+        assert submitted.status_code == 200, submitted.text
+        started = await client.post(
+            f"/t/{slug}/api/forms/application/records/{approval_record}/approval",
+            headers={**headers, "Idempotency-Key": "sweep-world"},
+        )
+        assert started.status_code == 201, started.text
         enabled = await client.put(
             f"/t/{slug}/api/plugins/sandbox.messaging",
             json={"settings": {"sender": "担保云"}},
@@ -465,6 +497,7 @@ async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
         user_id=str(other.id),
         run_id=runs[0],
         page_run_id=runs[1],
+        instance_id=started.json()["instance"]["id"],
         files=files,
         form_text=json.dumps(form, ensure_ascii=False),
         foreign=(beta.admin_email, beta.manager_email, str(beta.id), *ids[2]),
@@ -472,7 +505,8 @@ async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
 
 
 def _path(path: str, world: World) -> str:
-    record = world.submit_id if path.endswith("/submit") else world.record_id
+    submitted = path.endswith(("/submit", "/approval"))
+    record = world.submit_id if submitted else world.record_id
     page_run = path.startswith("/t/{slug}/admin/") and path.endswith("/run")
     values = {
         "slug": world.slug,
@@ -485,6 +519,7 @@ def _path(path: str, world: World) -> str:
         "plugin_id": "sandbox.messaging",
         "field": "business_licence",
         "attachment_id": "00000000-0000-0000-0000-0000000000a1",
+        "instance_id": world.instance_id,
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 
@@ -503,6 +538,8 @@ async def test_a_user_with_the_permission_is_served(
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         csrf = await sign_in(client, world.slug, world.holder)
         kwargs: dict[str, Any] = {"headers": {"X-CSRF-Token": csrf}}
+        if sample.headers is not None:
+            kwargs["headers"].update(sample.headers(world))
         if sample.query is not None:
             kwargs["params"] = sample.query(world)
         if sample.json is not None:

@@ -374,6 +374,10 @@ def test_empty_assignees_policies() -> None:
     assert (
         Run(linear(node("n", "approve", assignees=nobody, on_empty="reject"))).status == "rejected"
     )
+    # The administrator fallback never makes the submitter approve their own request.
+    assert (
+        Run(linear(node("n", "approve", assignees=nobody)), submitter="admin").status == "rejected"
+    )
     named = {"assignees": [{"kind": "user", "value": "fin@t.demo"}]}
     assert set(Run(linear(node("n", "approve", assignees=nobody, on_empty=named))).tasks()) == {
         "fin"

@@ -460,6 +460,9 @@ class _Engine:
                 )
             ]
             found = list({c.user: c for c in found}.values())
+        if node.type == "approve" and node.self_approval != "allow":
+            # The fallback does not open a way around the self-approval rule.
+            found = [c for c in found if c.user != self.state.submitter]
         self.fact("empty", node=node.id, then=policy.action, users=[c.user for c in found])
         if not found:
             return [], "reject"

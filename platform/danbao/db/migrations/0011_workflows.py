@@ -55,7 +55,7 @@ def _json() -> Any:
 
 
 class Migration(migrations.Migration):
-    dependencies = [("danbao", "0008_plugin_callbacks")]
+    dependencies = [("danbao", "0010_attachments")]
 
     initial = False
 
