@@ -10,11 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import lru_cache
 
-import celpy
-from celpy.celparser import CELParseError
 from lark import Token, Tree
-from lark.exceptions import UnexpectedCharacters, UnexpectedToken
 
+from .cel_tree import (
+    COMPARISONS,
+    ConditionSyntaxError,
+    Node,
+    list_items,
+    literal_kind,
+    parse,
+    unwrap,
+)
 from .errors import DefinitionError
 
 # Macros whose first argument binds a variable local to the call, e.g. ``xs.all(x, x > 0)``.
@@ -23,34 +29,6 @@ _BINDING_MACROS = frozenset({"all", "exists", "exists_one", "map", "filter"})
 _BUILTIN_NAMES = frozenset(
     {"int", "uint", "double", "bool", "string", "bytes", "list", "map", "null_type", "type"}
 )
-# Rules that wrap a single child without adding meaning.
-_PASSTHROUGH = frozenset(
-    {
-        "expr",
-        "conditionalor",
-        "conditionaland",
-        "relation",
-        "addition",
-        "multiplication",
-        "unary",
-        "member",
-        "primary",
-        "paren_expr",
-    }
-)
-_COMPARISONS = frozenset(
-    {"relation_lt", "relation_le", "relation_gt", "relation_ge", "relation_eq", "relation_ne"}
-)
-_LITERAL_KINDS = {
-    "INT_LIT": "number",
-    "UINT_LIT": "number",
-    "FLOAT_LIT": "number",
-    "STRING_LIT": "string",
-    "MLSTRING_LIT": "string",
-    "BYTES_LIT": "bytes",
-    "BOOL_LIT": "boolean",
-    "NULL_LIT": "null",
-}
 
 
 # The current row, in the conditions and computations of a repeating section's fields.
@@ -63,10 +41,6 @@ FUNCTIONS = frozenset(
         "id_age", "id_sex", "sum",
     }
 )  # fmt: skip
-
-
-class ConditionSyntaxError(ValueError):
-    pass
 
 
 @dataclass(frozen=True)
@@ -83,39 +57,10 @@ class Condition:
     """Global functions called, e.g. ``size`` or ``id_age`` (not methods such as ``.map``)."""
 
 
-Node = Tree[Token]
-
-_environment: celpy.Environment | None = None
-
-
-def _parse(text: str) -> Node:
-    global _environment
-    if _environment is None:
-        _environment = celpy.Environment()
-    try:
-        return _environment.compile(text)
-    except CELParseError as exc:
-        raise ConditionSyntaxError(f"not a valid CEL expression: {_describe(exc)}") from None
-
-
-def _describe(exc: CELParseError) -> str:
-    # celpy raises from inside lark's handler; the lark error knows the offending token.
-    cause = exc.__context__
-    if isinstance(cause, UnexpectedToken) and cause.token.type == "$END":
-        return "unexpected end of expression"
-    if isinstance(cause, UnexpectedToken):
-        found = repr(str(cause.token))
-    elif isinstance(cause, UnexpectedCharacters):
-        found = repr(cause.char)
-    else:
-        found = "input"
-    return f"unexpected {found} at line {exc.line or 1}, column {exc.column or 1}"
-
-
 @lru_cache(maxsize=4096)
 def analyse(text: str) -> Condition:
     """Parse a CEL expression and report what it reads; raise ConditionSyntaxError."""
-    tree = _parse(text)
+    tree = parse(text)
     found = _Found()
     try:
         _walk(tree, frozenset(), found)
@@ -176,7 +121,7 @@ def _note_comparison(node: Node, bound: frozenset[str], comparisons: list[tuple[
     left = operator.children[0]
     if not isinstance(left, Tree):
         return
-    if operator.data in _COMPARISONS:
+    if operator.data in COMPARISONS:
         for name_side, literal_side in ((left, right), (right, left)):
             name, kind = _reference(name_side), _bare_literal(literal_side)
             if name and kind and name.partition(".")[0] not in bound:
@@ -184,29 +129,20 @@ def _note_comparison(node: Node, bound: frozenset[str], comparisons: list[tuple[
     elif operator.data == "relation_in":
         name = _reference(left)
         if name and name.partition(".")[0] not in bound:
-            for item in _list_items(right):
+            for item in list_items(right):
                 kind = _bare_literal(item)
                 if kind:
                     comparisons.append((name, kind))
 
 
-def _unwrap(node: Node) -> Node:
-    while node.data in _PASSTHROUGH and len(node.children) == 1:
-        child = node.children[0]
-        if not isinstance(child, Tree):
-            break
-        node = child
-    return node
-
-
 def _bare_ident(node: Node) -> str | None:
-    inner = _unwrap(node)
+    inner = unwrap(node)
     return str(inner.children[0]) if inner.data == "ident" else None
 
 
 def _reference(node: Node) -> str | None:
     """``name`` for a bare identifier, ``name.key`` for one key of it, else None."""
-    inner = _unwrap(node)
+    inner = unwrap(node)
     if inner.data == "ident":
         return str(inner.children[0])
     if inner.data == "member_dot":
@@ -217,21 +153,11 @@ def _reference(node: Node) -> str | None:
 
 
 def _bare_literal(node: Node) -> str | None:
-    inner = _unwrap(node)
+    inner = unwrap(node)
     if inner.data != "literal":
         return None
     token = inner.children[0]
-    return _LITERAL_KINDS.get(token.type) if isinstance(token, Token) else None
-
-
-def _list_items(node: Node) -> list[Node]:
-    inner = _unwrap(node)
-    if inner.data != "list_lit" or not inner.children:
-        return []
-    exprlist = inner.children[0]
-    if not isinstance(exprlist, Tree):
-        return []
-    return [c for c in exprlist.children if isinstance(c, Tree)]
+    return literal_kind(token) if isinstance(token, Token) else None
 
 
 def check_condition(

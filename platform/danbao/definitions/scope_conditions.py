@@ -26,39 +26,25 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Literal
 
-import celpy
 from lark import Token, Tree
 
-from .conditions import ConditionSyntaxError, analyse
+from .cel_tree import (
+    COMPARISONS,
+    ConditionSyntaxError,
+    Operator,
+    environment,
+    list_items,
+    literal_kind,
+    parse,
+    unwrap,
+)
+from .conditions import analyse
 
 FieldType = Literal["number", "string", "boolean"]
-Operator = Literal["==", "!=", "<", "<=", ">", ">="]
 Scalar = int | float | str | bool
 UserAttr = Literal["id", "department", "roles"]
 
-_OPERATORS: dict[str, Operator] = {
-    "relation_eq": "==",
-    "relation_ne": "!=",
-    "relation_lt": "<",
-    "relation_le": "<=",
-    "relation_gt": ">",
-    "relation_ge": ">=",
-}
 _USER_ATTRS: dict[str, UserAttr] = {"id": "id", "department": "department", "roles": "roles"}
-_LITERAL_TOKENS = frozenset({"INT_LIT", "UINT_LIT", "FLOAT_LIT", "STRING_LIT", "MLSTRING_LIT"})
-_PASSTHROUGH = frozenset(
-    {
-        "expr",
-        "conditionalor",
-        "conditionaland",
-        "relation",
-        "addition",
-        "multiplication",
-        "unary",
-        "member",
-        "primary",
-    }
-)
 # What a refused construct is called in messages.
 _CONSTRUCTS = {
     "addition_add": "arithmetic (+)",
@@ -189,7 +175,7 @@ def compile_condition(text: str, schema: Schema) -> ScopeCondition:
     or naming fields the form lacks, or comparing unlike types); each message says what.
     """
     analyse(text)  # CEL's own parser; raises ConditionSyntaxError with line and column
-    tree = _parse(text)
+    tree = parse(text)
     try:
         node = _Compiler(schema).boolean(tree)
     except RecursionError:
@@ -197,19 +183,10 @@ def compile_condition(text: str, schema: Schema) -> ScopeCondition:
     return ScopeCondition(text, node)
 
 
-@lru_cache(maxsize=1)
-def _environment() -> celpy.Environment:
-    return celpy.Environment()
-
-
-def _parse(text: str) -> Tree[Token]:
-    return _environment().compile(text)
-
-
 @lru_cache(maxsize=1024)
 def _literal(token_text: str) -> Scalar:
     """A literal's value as CEL reads it (escapes, raw and triple-quoted strings, 0x…)."""
-    env = _environment()
+    env = environment()
     result = env.program(env.compile(token_text)).evaluate({})
     if isinstance(result, bool):
         return bool(result)
@@ -258,12 +235,8 @@ class _Compiler:
         raise NotInSubset(f"{_describe(operand)} is not a condition; compare it with something")
 
     def _step(self, node: Tree[Token]) -> Tree[Token]:
-        while node.data in _PASSTHROUGH and len(node.children) == 1:
-            child = node.children[0]
-            if not isinstance(child, Tree):
-                break
-            node = child
-        return node
+        # Not through parentheses: ``(a).b``, ``has((a))`` and ``[(1)]`` stay refused.
+        return unwrap(node, parens=False)
 
     def _relation(self, node: Tree[Token]) -> Node:
         # relation -> [relation_<op> -> [left], right]
@@ -271,7 +244,7 @@ class _Compiler:
         left_tree = _tree(operator.children[0])
         if operator.data == "relation_in":
             return self._in(left_tree, right_tree)
-        op = _OPERATORS.get(operator.data)
+        op = COMPARISONS.get(operator.data)
         if op is None:
             raise NotInSubset(_refused(operator.data))
         left, right = self._operand(left_tree), self._operand(right_tree)
@@ -287,7 +260,7 @@ class _Compiler:
             raise NotInSubset("user.roles is a list; it cannot be looked up in another")
         right = self._step(right_tree)
         if right.data == "list_lit":
-            values = tuple(self._list_value(_tree(c)) for c in _list_items(right))
+            values = tuple(self._list_value(c) for c in list_items(right))
             if not values:
                 raise NotInSubset("'in []' is never true; write false instead")
             for value in values:
@@ -341,11 +314,12 @@ class _Compiler:
         token = node.children[0]
         if not isinstance(token, Token):
             raise NotInSubset(_refused(node.data))
-        if token.type == "BOOL_LIT":
+        kind = literal_kind(token)
+        if kind == "boolean":
             return Value(str(token) == "true")
-        if token.type == "NULL_LIT":
+        if kind == "null":
             raise NotInSubset("null is not supported; use has(field) or !has(field)")
-        if token.type not in _LITERAL_TOKENS:
+        if kind not in ("number", "string"):
             raise NotInSubset(
                 f"{token.type.removesuffix('_LIT').lower()} literals are not supported"
             )
@@ -453,13 +427,6 @@ def _tree(node: Tree[Token] | Token) -> Tree[Token]:
     if not isinstance(node, Tree):
         raise NotInSubset(f"unexpected {str(node)!r}")
     return node
-
-
-def _list_items(node: Tree[Token]) -> list[Tree[Token] | Token]:
-    if not node.children:
-        return []
-    exprlist = _tree(node.children[0])
-    return list(exprlist.children)
 
 
 def _refused_node(node: Tree[Token]) -> str:
