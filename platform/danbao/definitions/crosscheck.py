@@ -18,6 +18,7 @@ from .formschema import field_types
 from .graph import find_cycles
 from .layout import Kind, path_for
 from .numbering import NumberingPattern
+from .project import project_errors
 from .scope_conditions import ConditionSyntaxError, NotInSubset, compile_condition
 from .subject import subject_errors
 
@@ -48,6 +49,7 @@ def crosscheck(catalog: Catalog) -> list[DefinitionError]:
     errors: list[DefinitionError] = []
     if catalog.tenant is not None:
         errors += _tenant(catalog.tenant)
+        errors += project_errors(catalog.tenant, catalog.forms)
     if catalog.permissions is not None:
         errors += _permissions(catalog.permissions, catalog)
     for form_id, form in catalog.forms.items():

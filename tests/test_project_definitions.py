@@ -1,0 +1,116 @@
+"""The ``project`` section of tenant.json: meta-schema and cross-checks, with pointers."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pytest
+
+from danbao.config import REPO_ROOT
+from danbao.definitions import BundleInvalid, DefinitionError, load_bundle, validate_bundle_dict
+from danbao.definitions.project import ATTRIBUTES, BUSINESS_TYPES, CLIENT_TYPES
+
+from .conftest import TEMPLATE
+
+SOURCE = "/project/sources/application"
+
+
+def files() -> dict[str, Any]:
+    return load_bundle(TEMPLATE).to_dict()
+
+
+def errors_of(content: dict[str, Any]) -> list[DefinitionError]:
+    with pytest.raises(BundleInvalid) as caught:
+        validate_bundle_dict(content)
+    return caught.value.errors
+
+
+def only(errors: list[DefinitionError], where: str, words: str) -> None:
+    assert [(e.file, e.pointer) for e in errors] == [("tenant.json", where)], errors
+    assert words in errors[0].message, errors[0].message
+
+
+def mapping(content: dict[str, Any]) -> dict[str, Any]:
+    source: dict[str, Any] = content["tenant.json"]["project"]["sources"]["application"]
+    return source
+
+
+@pytest.mark.parametrize("slug", ["gxdb", "qsnd", "_template"])
+def test_demo_tenants_map_their_application_forms(slug: str) -> None:
+    bundle = load_bundle(REPO_ROOT / "tenants" / slug)
+    sources = bundle.tenant["project"]["sources"]
+    assert sources and set(sources) <= set(bundle.forms)
+    for source in sources.values():
+        assert {a.name for a in ATTRIBUTES.values() if a.required} <= set(source)
+
+
+def test_the_meta_schema_spells_the_same_codes() -> None:
+    schema = json.loads((REPO_ROOT / "schemas/tenant.schema.json").read_text("utf-8"))
+    source = schema["$defs"]["project_source"]
+    assert source["properties"]["business_type"]["properties"]["value"]["enum"] == list(
+        BUSINESS_TYPES
+    )
+    assert source["properties"]["client_type"]["properties"]["value"]["enum"] == list(CLIENT_TYPES)
+    assert set(source["properties"]) - {"$comment"} == set(ATTRIBUTES)
+    assert set(source["required"]) == {a.name for a in ATTRIBUTES.values() if a.required}
+
+
+def test_a_mapped_field_that_does_not_exist() -> None:
+    content = files()
+    mapping(content)["amount"] = {"field": "loan_amount"}
+    only(errors_of(content), f"{SOURCE}/amount/field", "'loan_amount' is not a top-level field")
+
+
+def test_a_mapped_field_of_the_wrong_type() -> None:
+    content = files()
+    mapping(content)["amount"] = {"field": "applicant_name"}
+    only(errors_of(content), f"{SOURCE}/amount/field", "holds string; amount needs integer or")
+    content = files()
+    mapping(content)["term_months"] = {"field": "amount"}
+    only(errors_of(content), f"{SOURCE}/term_months/field", "term_months needs integer")
+
+
+def test_a_source_form_that_does_not_exist() -> None:
+    content = files()
+    sources = content["tenant.json"]["project"]["sources"]
+    sources["loan"] = sources.pop("application")
+    only(errors_of(content), "/project/sources/loan", "no form 'loan' in forms/")
+
+
+def test_every_choice_must_map_to_a_code() -> None:
+    content = files()
+    del mapping(content)["client_type"]["values"]["medium"]
+    only(errors_of(content), f"{SOURCE}/client_type/values", "choice 'medium' of 'enterprise_size'")
+    content = files()
+    mapping(content)["client_type"]["values"]["huge"] = "other"
+    only(errors_of(content), f"{SOURCE}/client_type/values/huge", "not a choice")
+
+
+def test_a_code_from_free_text_needs_values() -> None:
+    content = files()
+    mapping(content)["business_type"] = {"field": "purpose"}
+    only(errors_of(content), f"{SOURCE}/business_type", "'purpose' is free text")
+
+
+def test_a_sensitive_field_feeds_only_the_borrower_id() -> None:
+    content = files()
+    mapping(content)["region"] = {"field": "contact_mobile"}
+    only(errors_of(content), f"{SOURCE}/region/field", "only borrower_id may read one")
+
+
+def test_the_meta_schema_refuses_bad_shapes() -> None:
+    content = files()
+    del mapping(content)["borrower_id"]
+    only(errors_of(content), SOURCE, "missing required key 'borrower_id'")
+    content = files()
+    mapping(content)["colour"] = {"value": "red"}
+    only(errors_of(content), f"{SOURCE}/colour", "unknown key 'colour'")
+    content = files()
+    mapping(content)["business_type"] = {"value": "lottery"}
+    errors = errors_of(content)
+    assert errors and all(e.pointer.startswith(f"{SOURCE}/business_type") for e in errors)
+    content = files()
+    mapping(content)["bank_risk_share"] = {"value": "1.5"}
+    errors = errors_of(content)
+    assert errors and all(e.pointer.startswith(f"{SOURCE}/bank_risk_share") for e in errors)
