@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from typing import Any
 
 import pytest
@@ -10,6 +11,7 @@ import pytest
 from danbao.config import REPO_ROOT
 from danbao.definitions import BundleInvalid, DefinitionError, load_bundle, validate_bundle_dict
 from danbao.definitions.project import ATTRIBUTES, BUSINESS_TYPES, CLIENT_TYPES
+from danbao.guarantee.transitions import EVENTS
 
 from .conftest import TEMPLATE
 
@@ -114,3 +116,28 @@ def test_the_meta_schema_refuses_bad_shapes() -> None:
     mapping(content)["bank_risk_share"] = {"value": "1.5"}
     errors = errors_of(content)
     assert errors and all(e.pointer.startswith(f"{SOURCE}/bank_risk_share") for e in errors)
+
+
+def test_permissions_name_exactly_the_table_events() -> None:
+    schema = json.loads((REPO_ROOT / "schemas/permissions.schema.json").read_text("utf-8"))
+    pattern = schema["$defs"]["resource"]["pattern"]
+    named = re.search(r"project:\(\\\*\|([a-z_|]+)\)", pattern)
+    assert named is not None
+    assert named.group(1).split("|") == list(EVENTS)
+    content = files()
+    content["permissions.json"]["grants"]["finance"]["project:fly"] = ["update"]
+    errors = errors_of(content)
+    assert [(e.file, e.pointer) for e in errors] == [
+        ("permissions.json", "/grants/finance/project:fly")
+    ]
+    assert "project:<event>" in errors[0].message
+
+
+def test_projects_take_no_data_scope_of_their_own() -> None:
+    content = files()
+    content["permissions.json"]["data_scopes"]["finance"]["project:*"] = "all"
+    errors = errors_of(content)
+    assert [(e.file, e.pointer) for e in errors] == [
+        ("permissions.json", "/data_scopes/finance/project:*")
+    ]
+    assert "declare the scope on form:<id>" in errors[0].message

@@ -158,7 +158,15 @@ def _permissions(perms: dict[str, Any], catalog: Catalog) -> list[DefinitionErro
 
     for role, resources in perms.get("data_scopes", {}).items():
         for resource, scope in resources.items():
-            if isinstance(scope, dict):
+            if resource.startswith("project:"):
+                message = (
+                    "a project is seen by whoever sees its application record: declare the "
+                    "scope on form:<id> (docs/lifecycle.md)"
+                )
+                errors.append(
+                    DefinitionError(file, pointer("data_scopes", role, resource), message)
+                )
+            elif isinstance(scope, dict):
                 errors += _scope_condition(
                     pointer("data_scopes", role, resource), resource, scope, catalog
                 )
