@@ -27,6 +27,7 @@ LATER_WALLS = (
     importlib.import_module("danbao.db.migrations.0008_plugin_callbacks"),
     importlib.import_module("danbao.db.migrations.0010_attachments"),
     importlib.import_module("danbao.db.migrations.0011_workflows"),
+    importlib.import_module("danbao.db.migrations.0012_projects"),
 )
 
 

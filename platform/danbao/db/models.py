@@ -505,6 +505,48 @@ class PluginCallback(TenantModel):
         indexes = (("tenant_id", "flow_id", "received_at"),)
 
 
+class Project(TenantModel):
+    """A guarantee project: what a submitted application record became (one per record).
+
+    ``state`` is a code of ``danbao.guarantee.states``; ``version`` is the row version a
+    transition must name (optimistic check under the row lock). The regulatory attributes
+    are read from the record through the tenant's ``project`` mapping. The borrower's
+    certificate number is kept sealed (``borrower_id_sealed``, AES-GCM like record fields)
+    and as a keyed hash (``borrower_id_hash``) for per-borrower totals.
+    """
+
+    record_id = fields.UUIDField()
+    form_id = fields.CharField(max_length=63)
+    number = fields.CharField(max_length=64)
+    state = fields.CharField(max_length=20)
+    version = fields.IntField(default=1)
+    business_type = fields.CharField(max_length=32)
+    client_type = fields.CharField(max_length=16)
+    amount = fields.DecimalField(max_digits=20, decimal_places=2)
+    term_months = fields.IntField(null=True)
+    fee_rate = fields.DecimalField(max_digits=9, decimal_places=6, null=True)
+    lending_bank = fields.CharField(max_length=100, null=True)
+    bank_risk_share = fields.DecimalField(max_digits=9, decimal_places=6, default=0)
+    borrower_id_hash = fields.CharField(max_length=64)
+    borrower_id_sealed = fields.TextField()
+    related_group = fields.CharField(max_length=100, null=True)
+    industry = fields.CharField(max_length=100, null=True)
+    region = fields.CharField(max_length=100, null=True)
+    created_by = fields.UUIDField()
+    department = fields.CharField(max_length=63, null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+
+    class Meta:
+        table = "project"
+        unique_together = (("tenant_id", "record_id"),)
+        indexes = (
+            ("tenant_id", "state"),
+            ("tenant_id", "borrower_id_hash"),
+            ("tenant_id", "related_group"),
+        )
+
+
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
     User,
     Session,
@@ -525,5 +567,6 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     WorkflowInstance,
     WorkflowTask,
     WorkflowAction,
+    Project,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""
