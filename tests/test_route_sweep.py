@@ -157,6 +157,9 @@ class World:
     run_id: str
     page_run_id: str
     instance_id: str
+    project_id: str
+    project_record_id: str
+    """A submitted record with no project yet (the create sample makes one)."""
     files: dict[str, Any]
     """The bundle as last published (version 2: the template plus an optional field)."""
     form_text: str
@@ -394,6 +397,15 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         ("admin:plugins", "update"), json=lambda w: {"settings": {"sender": "担保云"}}
     ),
     ("/t/{slug}/api/plugins/{plugin_id}/health", "POST"): Sample(("admin:plugins", "update")),
+    # Guarantee projects (the world made one of a submitted record; the event is a preview).
+    ("/t/{slug}/api/projects", "GET"): Sample(("project:*", "read")),
+    ("/t/{slug}/api/projects", "POST"): Sample(
+        ("project:*", "create"), _ok(201), json=lambda w: {"record_id": w.project_record_id}
+    ),
+    ("/t/{slug}/api/projects/{project_id}", "GET"): Sample(("project:*", "read")),
+    ("/t/{slug}/api/projects/{project_id}/events/{event}", "POST"): Sample(
+        ("project:accept", "update"), json=lambda w: {"dry_run": True}
+    ),
 }
 
 
@@ -449,6 +461,26 @@ async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
             )
             assert created.status_code == 201, created.text
             ids.append((created.json()["id"], name))
+    for_projects = []
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        headers = {"X-CSRF-Token": await sign_in(client, slug, holder)}
+        for _ in range(2):
+            made = await client.post(
+                f"/t/{slug}/api/forms/application/records",
+                json={"data": {**VALID, "applicant_name": "扫描项目"}},
+                headers=headers,
+            )
+            assert made.status_code == 201, made.text
+            rid = made.json()["id"]
+            done = await client.post(
+                f"/t/{slug}/api/forms/application/records/{rid}/submit", headers=headers
+            )
+            assert done.status_code == 200, done.text
+            for_projects.append(rid)
+        project = await client.post(
+            f"/t/{slug}/api/projects", json={"record_id": for_projects[0]}, headers=headers
+        )
+        assert project.status_code == 201, project.text
     files = load_bundle(TEMPLATE).to_dict()
     form = files["forms/application.json"]
     form["schema"]["properties"]["sweep_note"] = {"type": "string", "title": "备注"}
@@ -498,6 +530,8 @@ async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
         run_id=runs[0],
         page_run_id=runs[1],
         instance_id=started.json()["instance"]["id"],
+        project_id=project.json()["id"],
+        project_record_id=for_projects[1],
         files=files,
         form_text=json.dumps(form, ensure_ascii=False),
         foreign=(beta.admin_email, beta.manager_email, str(beta.id), *ids[2]),
@@ -520,6 +554,8 @@ def _path(path: str, world: World) -> str:
         "field": "business_licence",
         "attachment_id": "00000000-0000-0000-0000-0000000000a1",
         "instance_id": world.instance_id,
+        "project_id": world.project_id,
+        "event": "accept",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 

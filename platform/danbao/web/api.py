@@ -32,6 +32,7 @@ from danbao.web import (
     form_editor,
     migrations_api,
     plugins_api,
+    projects_api,
     records_api,
     records_export,
     signing_api,
@@ -462,5 +463,6 @@ ROUTES = [
     *plugins_api.ROUTES,
     *callbacks_api.ROUTES,
     *attachments_api.ROUTES,
+    *projects_api.ROUTES,
     Route("/openapi.json", openapi, methods=["GET"]),
 ]
