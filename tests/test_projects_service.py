@@ -13,6 +13,7 @@ import pytest
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
+from danbao.config import REPO_ROOT
 from danbao.crypto.fields import blind_index, decrypt_value, envelope_version
 from danbao.crypto.tenant_keys import DATA, INDEX, TenantKeys
 from danbao.db.models import AuditEvent, Project, Record
@@ -256,3 +257,34 @@ async def test_another_tenant_cannot_see_or_move_a_project(
         )
     with pytest.raises(asyncpg.CheckViolationError):
         await pg_owner.execute("UPDATE project SET state = 'LIMBO' WHERE id = $1", project.id)
+
+
+def test_the_demo_guarantors_mappings_read_their_forms() -> None:
+    gxdb = load_bundle(REPO_ROOT / "tenants" / "gxdb")
+    mapping = mapping_for(gxdb.tenant, "application")
+    assert mapping is not None
+    data = {
+        "business_type": "working_capital",
+        "enterprise_size": "medium",
+        "amount": 3000000,
+        "uscc": VALID["uscc"],
+        "term_months": 12,
+        "fee_rate_pct": 1.5,
+        "lending_bank": "icbc",
+        "bank_risk_share_pct": 20,
+        "industry": "manufacturing",
+        "branch": "chengdu",
+    }
+    read = read_attributes(mapping, data)
+    assert (read.business_type, read.client_type) == ("loan", "other")
+    assert (read.fee_rate, read.bank_risk_share) == (Decimal("0.015"), Decimal("0.2"))
+    assert (read.lending_bank, read.region, read.industry) == ("icbc", "chengdu", "manufacturing")
+    qsnd = load_bundle(REPO_ROOT / "tenants" / "qsnd")
+    farm = mapping_for(qsnd.tenant, "agri_loan")
+    assert farm is not None
+    read = read_attributes(
+        farm,
+        {"subject_type": "family_farm", "amount": 200000, "id_number": "11010519491231002X"},
+    )
+    assert (read.business_type, read.client_type, read.industry) == ("loan", "farmer", "agri")
+    assert read.bank_risk_share == Decimal("0.20") and read.borrower_id == "11010519491231002X"
