@@ -98,6 +98,8 @@ def test_bad_record_data_is_refused_with_every_pointer() -> None:
     percent = {"bank_risk_share": {"field": "amount", "percent": True}, **MAPPING}
     with pytest.raises(AttributesInvalid, match="between 0 and 100"):
         read_attributes(percent, {**VALID, "amount": 150})
+    wan = {**MAPPING, "amount": {"field": "amount_wan", "unit": "wan"}}
+    assert read_attributes(wan, {**VALID, "amount_wan": 12.345}).amount == Decimal("123450.00")
     free = {**MAPPING, "business_type": {"field": "purpose", "values": {"x": "loan"}}}
     with pytest.raises(AttributesInvalid, match="is not a business_type"):
         read_attributes(free, VALID)

@@ -61,6 +61,9 @@ def version_two(files: dict[str, Any]) -> dict[str, Any]:
     text = json.dumps({k: v for k, v in files.items() if k.startswith(("workflows/", "reports/"))})
     text = text.replace('"amount > 5000000"', '"amount_wan > 500"')
     files.update(json.loads(text.replace('"field": "amount"', '"field": "amount_wan"')))
+    for source in files["tenant.json"].get("project", {}).get("sources", {}).values():
+        if source.get("amount") == {"field": "amount"}:
+            source["amount"] = {"field": "amount_wan", "unit": "wan"}
     return files
 
 

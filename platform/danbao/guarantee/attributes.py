@@ -119,6 +119,8 @@ def _one(attribute: Attribute, spec: Mapping[str, Any], data: Mapping[str, Any])
     if attribute.kind is Kind.CODE:
         codes: Mapping[str, str] = spec.get("values", {})
         raw = codes.get(raw, raw) if isinstance(raw, str) else raw
+    if spec.get("unit") == "wan" and isinstance(raw, int | float) and not isinstance(raw, bool):
+        raw = Decimal(str(raw)) * 10000  # a form in 万元; the project holds yuan
     return _convert(attribute, raw, where, percent=bool(spec.get("percent")))
 
 
@@ -147,7 +149,7 @@ def _convert(attribute: Attribute, raw: Any, where: str, *, percent: bool) -> An
 
 def _decimal(attribute: Attribute, raw: Any, where: str, percent: bool) -> Decimal:
     name = attribute.name
-    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str | Decimal):
         raise _Fault(where, f"{name} must be a number")
     try:
         # str() first: a float's shortest repr is what the applicant typed (0.1, not 0.1000…).

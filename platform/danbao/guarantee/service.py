@@ -28,6 +28,7 @@ from danbao.tenancy.context import current_tenant
 from .attributes import ProjectAttributes, mapping_for, read_attributes
 from .states import INITIAL, State
 from .transitions import Transition, plan
+from .transitions import event as lookup
 
 BORROWER = FieldPath("project", "borrower_id")
 """Where the sealed certificate number lives (the envelope's associated data names it);
@@ -172,9 +173,10 @@ async def apply_event(
     """Apply ``event`` to the project (None when it does not exist or is not ``visible``:
     a queryset of the projects the caller may see, see ``guarantee.access``).
 
-    Raises UnknownEvent, NotAllowed (naming event, state and the states it is allowed
-    from), StaleVersion (the caller saw another version) or ApprovalRequired. A dry run
-    plans from the current state and checks the same things, but changes nothing.
+    Raises UnknownEvent, StaleVersion (the caller saw another version: checked before the
+    plan), NotAllowed (naming event, state and the states it is allowed from) or
+    ApprovalRequired. A dry run plans from the current state and checks the same things,
+    but changes nothing.
     """
     rows = (visible if visible is not None else Project.all()).filter(id=project_id)
     if not dry_run:
@@ -182,9 +184,12 @@ async def apply_event(
     project = await rows.first()
     if project is None:
         return None
-    transition = plan(project.state, event)
+    lookup(event)  # an unknown event is refused before anything else
+    # The version first: a caller who saw an older version learns the current state, rather
+    # than a refusal planned from a state it never saw.
     if expected_version is not None and expected_version != project.version:
         raise StaleVersion(project)
+    transition = plan(project.state, event)
     if transition.needs_approval and approval_id is None:
         raise ApprovalRequired(event)
     if dry_run:
