@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import dataclasses
 import os
 import platform
+import socket
 import statistics
+import subprocess
+import sys
+import time
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
+import httpx
 
 from danbao.config import Settings, _with_user, load_settings
 
@@ -82,3 +90,75 @@ async def drop_database(name: str) -> None:
 async def recreate_database(name: str) -> None:
     await drop_database(name)
     await _admin_execute(f'CREATE DATABASE "{name}"')
+
+
+# --- the app in a child process ---------------------------------------------------------
+
+
+def server_env(settings: Settings) -> dict[str, str]:
+    """The same settings for ``danbao serve`` in a child process."""
+    return {
+        **os.environ,
+        "DANBAO_DATABASE_URL": settings.database_url,
+        "DANBAO_APP_DATABASE_URL": settings.app_database_url,
+        "DANBAO_REDIS_URL": settings.redis_url or "",
+        "DANBAO_MASTER_KEY": settings.master_key or "",
+        "DANBAO_VAR_DIR": str(settings.var_dir),
+        "DANBAO_LOG_LEVEL": settings.log_level,
+        "DANBAO_S3_BUCKET": "",
+    }
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def cpu_and_wait(pid: int) -> tuple[float, float] | None:
+    """Seconds a process's main thread has run, and has waited runnable for a CPU (Linux
+    schedstat); None elsewhere. On a shared machine the second says how much of a slow
+    phase was the machine's doing rather than the code's."""
+    try:
+        with open(f"/proc/{pid}/schedstat") as stat:
+            ran, waited, _ = stat.read().split()
+    except (OSError, ValueError):
+        return None
+    return int(ran) / 1e9, int(waited) / 1e9
+
+
+def log_tail(log: Path) -> str:
+    return log.read_text(errors="replace")[-2000:]
+
+
+@contextlib.asynccontextmanager
+async def served(settings: Settings, log: Path) -> Any:
+    """``danbao serve`` (uvicorn, one process) in a child; yields its base URL and pid."""
+    port = free_port()
+    with log.open("wb") as sink:
+        child = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "danbao.cli", "serve", "--host", "127.0.0.1", "--port",
+            str(port), env=server_env(settings), stdout=sink, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+    base = f"http://127.0.0.1:{port}"
+    try:
+        async with httpx.AsyncClient(base_url=base) as probe:
+            deadline = time.monotonic() + 60
+            while True:
+                if child.returncode is not None:
+                    raise SystemExit(f"danbao serve exited:\n{log_tail(log)}")
+                with contextlib.suppress(httpx.TransportError):
+                    if (await probe.get("/healthz")).status_code == 200:
+                        break
+                if time.monotonic() > deadline:
+                    raise SystemExit(f"danbao serve did not start:\n{log_tail(log)}")
+                await asyncio.sleep(0.1)
+        yield base, child.pid
+    finally:
+        if child.returncode is None:
+            child.terminate()
+            try:
+                await asyncio.wait_for(child.wait(), 15)
+            except TimeoutError:
+                child.kill()
+                await child.wait()

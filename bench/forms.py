@@ -28,14 +28,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextlib
 import itertools
 import json
 import os
 import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -53,7 +50,15 @@ from jsonschema import Draft202012Validator
 from starlette.requests import Request
 from tortoise.transactions import in_transaction
 
-from benchlib import bench_settings, drop_database, percentile, print_header, recreate_database
+from benchlib import (
+    bench_settings,
+    cpu_and_wait,
+    drop_database,
+    percentile,
+    print_header,
+    recreate_database,
+    served,
+)
 from danbao.audit import record_event
 from danbao.audit.chain import APPEND, append_arguments, verify_chain
 from danbao.auth.sessions import issue_api_token
@@ -277,20 +282,6 @@ def measure_offline(plan: Plan, bundle_dir: Path, form_json: dict[str, Any], dat
 # --- services ------------------------------------------------------------------------------
 
 
-def server_env(settings: Settings) -> dict[str, str]:
-    """The same settings for ``danbao serve`` in a child process."""
-    return {
-        **os.environ,
-        "DANBAO_DATABASE_URL": settings.database_url,
-        "DANBAO_APP_DATABASE_URL": settings.app_database_url,
-        "DANBAO_REDIS_URL": settings.redis_url or "",
-        "DANBAO_MASTER_KEY": settings.master_key or "",
-        "DANBAO_VAR_DIR": str(settings.var_dir),
-        "DANBAO_LOG_LEVEL": settings.log_level,
-        "DANBAO_S3_BUCKET": "",
-    }
-
-
 @dataclass
 class Staff:
     user_id: uuid.UUID
@@ -345,61 +336,6 @@ async def provision(settings: Settings, bundle_dir: Path) -> Provisioned:
     finally:
         await conn.close()
     return Provisioned(uuid.UUID(str(tenant.id)), staff, postgres, time.perf_counter() - started)
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
-
-
-def cpu_and_wait(pid: int) -> tuple[float, float] | None:
-    """Seconds a process's main thread has run, and has waited runnable for a CPU (Linux
-    schedstat); None elsewhere. On a shared machine the second says how much of a slow
-    phase was the machine's doing rather than the code's."""
-    try:
-        with open(f"/proc/{pid}/schedstat") as stat:
-            ran, waited, _ = stat.read().split()
-    except (OSError, ValueError):
-        return None
-    return int(ran) / 1e9, int(waited) / 1e9
-
-
-def _tail(log: Path) -> str:
-    return log.read_text(errors="replace")[-2000:]
-
-
-@contextlib.asynccontextmanager
-async def served(settings: Settings, log: Path) -> Any:
-    """``danbao serve`` (uvicorn, one process) in a child; yields its base URL."""
-    port = _free_port()
-    with log.open("wb") as sink:
-        child = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "danbao.cli", "serve", "--host", "127.0.0.1", "--port",
-            str(port), env=server_env(settings), stdout=sink, stderr=subprocess.STDOUT,
-        )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        async with httpx.AsyncClient(base_url=base) as probe:
-            deadline = time.monotonic() + 60
-            while True:
-                if child.returncode is not None:
-                    raise SystemExit(f"danbao serve exited:\n{_tail(log)}")
-                with contextlib.suppress(httpx.TransportError):
-                    if (await probe.get("/healthz")).status_code == 200:
-                        break
-                if time.monotonic() > deadline:
-                    raise SystemExit(f"danbao serve did not start:\n{_tail(log)}")
-                await asyncio.sleep(0.1)
-        yield base, child.pid
-    finally:
-        if child.returncode is None:
-            child.terminate()
-            try:
-                await asyncio.wait_for(child.wait(), 15)
-            except TimeoutError:
-                child.kill()
-                await child.wait()
 
 
 # --- the load: over HTTP, and the same rows with raw asyncpg -----------------------------
