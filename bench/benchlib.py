@@ -8,11 +8,14 @@ import contextlib
 import dataclasses
 import os
 import platform
+import re
+import shutil
 import socket
 import statistics
 import subprocess
 import sys
 import time
+import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -162,3 +165,45 @@ async def served(settings: Settings, log: Path) -> Any:
             except TimeoutError:
                 child.kill()
                 await child.wait()
+
+
+# --- a peer library in an environment of its own ------------------------------------------
+
+BENCH_ENVS = Path(__file__).resolve().parents[1] / "var" / "bench-envs"
+
+
+def bench_pins(*projects: str) -> list[str]:
+    """The pins of the named projects in pyproject.toml's ``bench`` extra."""
+    meta = tomllib.loads((BENCH_ENVS.parents[1] / "pyproject.toml").read_text(encoding="utf-8"))
+    extra = meta["project"]["optional-dependencies"]["bench"]
+    wanted = {p.lower() for p in projects}
+    pins = [r for r in extra if re.split(r"[\s<>=!~;\[]", r, maxsplit=1)[0].lower() in wanted]
+    if len(pins) != len(wanted):
+        raise SystemExit(f"pyproject.toml's bench extra lacks one of {sorted(projects)}: {extra}")
+    return pins
+
+
+def peer_env(name: str, pins: Sequence[str]) -> tuple[Path, float | None]:
+    """The interpreter of ``var/bench-envs/<name>``, a virtualenv with exactly ``pins``
+    installed from PyPI, and the seconds it took to make (None: reused). A peer never
+    enters the project's environment, so its dependencies cannot clash with ours; the
+    environment is made again when the pins or the Python version change."""
+    root = BENCH_ENVS / name
+    python = root / "bin" / "python"
+    want = "\n".join([platform.python_version(), *pins]) + "\n"
+    stamp = root / "pins.txt"
+    if python.exists() and stamp.exists() and stamp.read_text(encoding="utf-8") == want:
+        return python, None
+    started = time.perf_counter()
+    building = root.with_name(f"{name}.building-{os.getpid()}")
+    shutil.rmtree(building, ignore_errors=True)
+    subprocess.run([sys.executable, "-m", "venv", str(building)], check=True)
+    subprocess.run(
+        [str(building / "bin" / "python"), "-m", "pip", "install", "--quiet",
+         "--disable-pip-version-check", *pins],
+        check=True,
+    )  # fmt: skip
+    (building / "pins.txt").write_text(want, encoding="utf-8")
+    shutil.rmtree(root, ignore_errors=True)
+    building.rename(root)
+    return python, time.perf_counter() - started
