@@ -645,9 +645,9 @@ def main() -> None:
     parser.add_argument("--keep-db", action="store_true", help=f"leave {DB_NAME} for inspection")
     args = parser.parse_args()
     if args.quick:
-        plan = Plan(True, rounds=4, per_round=20, http_warm=4, http_instances=24)
+        plan = Plan(True, rounds=4, per_round=20, http_warm=4, http_instances=16)
     else:
-        plan = Plan(False, rounds=10, per_round=200, http_warm=32, http_instances=320)
+        plan = Plan(False, rounds=8, per_round=100, http_warm=16, http_instances=160)
     # A terminated run still stops its server and drops its database (the finally blocks).
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     wall = time.perf_counter()
