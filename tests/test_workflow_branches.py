@@ -3,6 +3,8 @@ invariants under random sequences of actions (hypothesis)."""
 
 from __future__ import annotations
 
+import dataclasses
+import json
 from typing import Any
 
 import pytest
@@ -192,6 +194,8 @@ def check_invariants(run: Run) -> None:
     decided = [f.get("run") for f in run.facts("decided")]
     assert len(decided) == len(set(decided)), "a node run resolved twice"
     assert type(state).from_json(state.to_json()) == state
+    # to_json is dataclasses.asdict without its deep copies: the same JSON.
+    assert state.to_json() == json.loads(json.dumps(dataclasses.asdict(state)))
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

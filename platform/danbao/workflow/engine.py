@@ -15,13 +15,13 @@ action leaves the given state untouched.
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .people import Chosen, People, named_in_fields, resolve
 from .plan import Enclosure, Node, Plan
 from .rules import evaluate
-from .state import Run, Scope, Seat, State, Step, Task, Token
+from .state import Run, Scope, Seat, State, Step, Task, Token, plain
 from .votes import decide
 
 RefusalCode = Literal[
@@ -492,7 +492,7 @@ class _Engine:
             return
         approvers = [s.user for s in run.seats if s.decision == "approve"]
         self.state.trail.append(Step(node.id, _enc(node.enclosure), approvers))
-        token.back = {"node": node.id, "actor": actor, "run": asdict(run)}
+        token.back = {"node": node.id, "actor": actor, "run": plain(run)}
         self.enter(token, node.next or "")
 
     def node_rejected(self, token: Token, node: Node) -> None:
