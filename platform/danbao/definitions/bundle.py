@@ -5,7 +5,7 @@ from __future__ import annotations
 import copy
 import hashlib
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ class Bundle:
     workflows: dict[str, dict[str, Any]]
     permissions: dict[str, Any]
     reports: dict[str, dict[str, Any]]
+    dictionaries: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         """File path -> content, the same shape ``load_bundle`` reads and ``from_dict`` takes."""
@@ -74,6 +75,7 @@ class Bundle:
             (Kind.FORM, self.forms),
             (Kind.WORKFLOW, self.workflows),
             (Kind.REPORT, self.reports),
+            (Kind.DICTIONARY, self.dictionaries),
         ):
             files.update({path_for(kind, item_id): items[item_id] for item_id in sorted(items)})
         return files

@@ -14,6 +14,7 @@ from typing import Any
 from .chains import check_workflow
 from .conditions import check_condition
 from .errors import DefinitionError, join, pointer
+from .fieldkinds import RESERVED_DICTIONARIES, dictionary_references
 from .formschema import field_types
 from .graph import find_cycles
 from .layout import Kind, path_for
@@ -34,6 +35,7 @@ class Catalog:
     forms: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     workflows: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     reports: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    dictionaries: dict[str, dict[str, Any] | None] = field(default_factory=dict)
 
     def fields_of(self, form_id: str) -> Fields | None:
         form = self.forms.get(form_id)
@@ -61,6 +63,64 @@ def crosscheck(catalog: Catalog) -> list[DefinitionError]:
     for report in catalog.reports.values():
         if report is not None:
             errors += _report(report, catalog)
+    for form_id, form in catalog.forms.items():
+        if form is not None:
+            errors += _dictionary_references(form_id, form, catalog)
+    for dictionary in catalog.dictionaries.values():
+        if dictionary is not None:
+            errors += _dictionary(dictionary)
+    return errors
+
+
+def _dictionary_references(
+    form_id: str, form: dict[str, Any], catalog: Catalog
+) -> list[DefinitionError]:
+    file = path_for(Kind.FORM, form_id)
+    return [
+        DefinitionError(file, at, f"no dictionary {name!r} in dictionaries/")
+        for at, name in dictionary_references(form["schema"])
+        if name not in catalog.dictionaries
+    ]
+
+
+def _dictionary(dictionary: dict[str, Any]) -> list[DefinitionError]:
+    """Codes are unique across the whole tree: a record stores the code alone."""
+    file = path_for(Kind.DICTIONARY, dictionary["id"])
+    errors: list[DefinitionError] = []
+    if dictionary["id"] in RESERVED_DICTIONARIES:
+        errors.append(
+            DefinitionError(
+                file, "/id", f"{dictionary['id']!r} is reserved for the pickers; choose another id"
+            )
+        )
+    first: dict[str, str] = {}
+    levels = len(dictionary.get("levels", []))
+
+    def walk(items: list[dict[str, Any]], base: str, depth: int) -> None:
+        # In document order, so "first at" names the earlier of two equal codes.
+        for index, item in enumerate(items):
+            at = join(base, index)
+            code = item["code"]
+            if code in first:
+                errors.append(
+                    DefinitionError(
+                        file, join(at, "code"), f"duplicate code {code!r} (first at {first[code]})"
+                    )
+                )
+            else:
+                first[code] = join(at, "code")
+            if "items" in item:
+                if levels and depth + 1 >= levels:
+                    errors.append(
+                        DefinitionError(
+                            file,
+                            join(at, "items"),
+                            f"deeper than the {levels} levels named in /levels",
+                        )
+                    )
+                walk(item["items"], join(at, "items"), depth + 1)
+
+    walk(dictionary["items"], "/items", 0)
     return errors
 
 

@@ -17,6 +17,7 @@ from jsonschema.validators import validator_for
 from .attachments import definition_problems
 from .conditions import check_condition
 from .errors import DefinitionError, join, pointer
+from .fieldkinds import check_vocabulary, declared_type
 from .formlogic import check_logic
 from .metaschema import translate_all
 
@@ -128,7 +129,7 @@ def field_types(schema: dict[str, Any]) -> dict[str, frozenset[str]]:
 def _types_of(sub: Any) -> frozenset[str]:
     if not isinstance(sub, dict):
         return frozenset()
-    declared = sub.get("type")
+    declared = sub.get("type") or declared_type(sub)
     if isinstance(declared, str):
         return frozenset({declared})
     if isinstance(declared, list):
@@ -174,6 +175,7 @@ def _check_keywords(file: str, schema: dict[str, Any]) -> list[DefinitionError]:
         node, where, is_property = stack.pop()
         if not isinstance(node, dict):
             continue
+        errors += check_vocabulary(file, where, node, is_property)
         for key, value in node.items():
             at = join(where, key)
             if key in _UNSUPPORTED:

@@ -9,7 +9,10 @@ MAX_FILE_BYTES = 1024 * 1024
 MAX_BUNDLE_BYTES = 8 * 1024 * 1024
 MAX_FILES = 500
 
-ALLOWED = "tenant.json, permissions.json, forms/*.json, workflows/*.json, reports/*.json"
+ALLOWED = (
+    "tenant.json, permissions.json, forms/*.json, workflows/*.json, reports/*.json, "
+    "dictionaries/*.json"
+)
 
 _ID_FILE = re.compile(r"[^/]+\.json")
 
@@ -22,10 +25,16 @@ class Kind(Enum):
     FORM = "form"
     WORKFLOW = "workflow"
     REPORT = "report"
+    DICTIONARY = "dictionary"
 
 
 SINGLE_FILES = {"tenant.json": Kind.TENANT, "permissions.json": Kind.PERMISSIONS}
-FOLDERS = {"forms": Kind.FORM, "workflows": Kind.WORKFLOW, "reports": Kind.REPORT}
+FOLDERS = {
+    "forms": Kind.FORM,
+    "workflows": Kind.WORKFLOW,
+    "reports": Kind.REPORT,
+    "dictionaries": Kind.DICTIONARY,
+}
 FOLDER_OF = {kind: folder for folder, kind in FOLDERS.items()}
 
 

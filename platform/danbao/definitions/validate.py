@@ -101,7 +101,9 @@ def _check_file(
     kind: Kind, path: str, content: Any, schemas_dir: Path | None
 ) -> list[DefinitionError]:
     errors = validate_file(kind, path, content, schemas_dir)
-    if kind in (Kind.FORM, Kind.WORKFLOW, Kind.REPORT) and isinstance(content, dict):
+    if kind in (Kind.FORM, Kind.WORKFLOW, Kind.REPORT, Kind.DICTIONARY) and isinstance(
+        content, dict
+    ):
         item_id = content.get("id")
         expected = layout.stem(path)
         if isinstance(item_id, str) and item_id != expected:
@@ -131,6 +133,8 @@ def _register(catalog: Catalog, kind: Kind, path: str, content: dict[str, Any] |
             catalog.workflows[item_id] = content
         case Kind.REPORT:
             catalog.reports[item_id] = content
+        case Kind.DICTIONARY:
+            catalog.dictionaries[item_id] = content
 
 
 def _build(files: dict[str, Any]) -> Bundle:
@@ -147,4 +151,5 @@ def _build(files: dict[str, Any]) -> Bundle:
         workflows=items(Kind.WORKFLOW),
         permissions=files["permissions.json"],
         reports=items(Kind.REPORT),
+        dictionaries=items(Kind.DICTIONARY),
     )

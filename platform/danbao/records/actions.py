@@ -16,12 +16,15 @@ from danbao.db.models import Record, User
 from danbao.definitions import NumberingPattern
 from danbao.forms import normalise
 from danbao.forms.identifiers import today_in_china
+from danbao.forms.kinds import RICHTEXT, kind_of
+from danbao.forms.richtext import is_blank, sanitise
 from danbao.records import attachments
 from danbao.records.changes import audit_changes, diff_fields, not_writable
 from danbao.records.definition import FormDefinition
 from danbao.records.logic import LogicState
 from danbao.records.messages import field_message
 from danbao.records.numbering import next_number
+from danbao.records.references import check_users
 from danbao.records.rows import keep_masked, refused_cells
 from danbao.records.sensitive import mark_open, require_open, seal
 from danbao.records.validation import FieldError, validate_data
@@ -49,12 +52,16 @@ class StaleRevision(RecordRefused):
 
 
 def _normalised(form: FormDefinition, data: dict[str, Any]) -> dict[str, Any]:
-    """Formatted strings in their canonical form (full-width digits, spaces, lower-case x)."""
+    """Formatted strings in their canonical form (full-width digits, spaces, lower-case x);
+    rich text sanitised (an editor left empty clears the field)."""
     result = dict(data)
     for key, value in data.items():
-        fmt = form.properties.get(key, {}).get("format")
+        prop = form.properties.get(key, {})
+        fmt = prop.get("format")
         if isinstance(fmt, str) and isinstance(value, str):
             result[key] = normalise(fmt, value)
+        elif kind_of(prop) == RICHTEXT and isinstance(value, str):
+            result[key] = None if is_blank(value) else sanitise(value)
     return result
 
 
@@ -73,7 +80,7 @@ def _check_writes(
         raise RecordInvalid(refused)
 
 
-def _check_valid(
+async def _check_valid(
     form: FormDefinition,
     data: dict[str, Any],
     *,
@@ -87,6 +94,8 @@ def _check_valid(
     whose ``required_when`` holds must have a value."""
     found = {e.pointer: e for e in validate_data(form, data, complete=complete, locale=locale)}
     for error in also:  # e.g. attachment references: every problem is reported at once
+        found.setdefault(error.pointer, error)
+    for error in await check_users(form, data, locale=locale, skip=set(found)):
         found.setdefault(error.pointer, error)
     if state is not None:
         found = {p: e for p, e in found.items() if not state.is_hidden(p)}
@@ -172,13 +181,13 @@ async def create_draft(
     keys: TenantKeys,
 ) -> Record:
     """The new draft, returned with its data in plaintext (stored sealed)."""
-    data = _caller_values(form, _normalised(form, {k: v for k, v in data.items() if v is not None}))
+    data = _caller_values(form, {k: v for k, v in _normalised(form, data).items() if v is not None})
     bound = await attachments.bind(form, {}, data, user_id=user.id, record_id=None, locale=locale)
     _check_writes(form, {}, bound.data, rules, locale)
     values, state = _with_logic(form, bound.data, {})
     bound = await _rebind(form, {}, bound, values, user_id=user.id, record_id=None, locale=locale)
     data = bound.data
-    _check_valid(form, data, complete=False, locale=locale, also=bound.errors, state=state)
+    await _check_valid(form, data, complete=False, locale=locale, also=bound.errors, state=state)
     stored, index = await seal(keys, form, data)
     record = await Record.create(
         form_id=form.form_id,
@@ -240,7 +249,7 @@ async def save_draft(
     bound = await _rebind(
         form, record.data, bound, values, user_id=user_id, record_id=record.id, locale=locale
     )
-    _check_valid(form, bound.data, complete=False, locale=locale, also=bound.errors, state=state)
+    await _check_valid(form, bound.data, complete=False, locale=locale, also=bound.errors, state=state)
     return await _store(record, form, bound, keys)
 
 
@@ -297,7 +306,7 @@ async def submit(
         record_id=record.id,
         locale=locale,
     )
-    _check_valid(form, bound.data, complete=True, locale=locale, also=bound.errors, state=state)
+    await _check_valid(form, bound.data, complete=True, locale=locale, also=bound.errors, state=state)
     record = await _store(record, form, bound, keys)
     number = await next_number(form.numbering_key, pattern, today_in_china())
     now = _now()

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import json
 import weakref
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 from typing import Any
 
 from danbao.definitions import Bundle
 from danbao.definitions.bundle import canonical_json
-from danbao.definitions.layout import Kind, path_for
+from danbao.definitions.layout import Kind, kind_of, path_for, stem
+from danbao.forms.dictionaries import EMPTY, Lookups, lookups_of
 from danbao.records.logic import FormLogic
 
 DEFAULT_NUMBERING = "project"
@@ -21,16 +23,20 @@ class FormNotFound(LookupError):
 
 @dataclass(frozen=True, eq=False)
 class FormDefinition:
-    """A form's JSON content (already validated when its bundle was published)."""
+    """A form's JSON content (already validated when its bundle was published), with the
+    dictionaries and departments of the same version: what its coded fields are checked
+    against, so a record is judged by the version it is pinned to."""
 
     form_id: str
     content: dict[str, Any]
+    lookups: Lookups = EMPTY
 
     @classmethod
     def from_bundle(cls, bundle: Bundle, form_id: str) -> FormDefinition:
         """The form of a bundle: one object per (bundle, form), so what it derives (field
-        order, the schema's key to its compiled validators) is worked out once per
-        published version rather than on every request."""
+        order, the schema's key to its compiled validators, the dictionaries its coded
+        fields are checked against) is worked out once per published version rather than
+        on every request."""
         forms = _OF_BUNDLE.get(id(bundle))
         if forms is None:
             forms = _OF_BUNDLE[id(bundle)] = {}
@@ -40,7 +46,8 @@ class FormDefinition:
             form = bundle.forms.get(form_id)
             if form is None:
                 raise FormNotFound(form_id)
-            found = forms[form_id] = cls(form_id, form)
+            lookups = lookups_of(bundle.dictionaries, bundle.permissions.get("departments", []))
+            found = forms[form_id] = cls(form_id, form, lookups)
         return found
 
     @classmethod
@@ -49,7 +56,13 @@ class FormDefinition:
         form = files.get(path_for(Kind.FORM, form_id))
         if not isinstance(form, dict):
             raise FormNotFound(form_id)
-        return cls(form_id, form)
+        dictionaries = {
+            stem(path): content
+            for path, content in files.items()
+            if kind_of(path) is Kind.DICTIONARY
+        }
+        departments = (files.get("permissions.json") or {}).get("departments", [])
+        return cls(form_id, form, _stored_lookups(canonical_json([dictionaries, departments])))
 
     @property
     def schema(self) -> dict[str, Any]:
@@ -155,3 +168,9 @@ class FormDefinition:
 # live exactly as long as they do (a finalizer drops the entry before the id can be reused).
 # Keyed by identity: hashing a bundle would serialise it, as an editor's preview would pay.
 _OF_BUNDLE: dict[int, dict[str, FormDefinition]] = {}
+
+
+@lru_cache(maxsize=64)
+def _stored_lookups(raw: bytes) -> Lookups:
+    dictionaries, departments = json.loads(raw)
+    return lookups_of(dictionaries, departments)

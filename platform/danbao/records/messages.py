@@ -34,6 +34,10 @@ _TEXTS: Mapping[str, tuple[str, str]] = MappingProxyType(
         "unknown": ("{label}不是此表单的字段", "{label} is not a field of this form"),
         "not_writable": ("您无权修改{label}", "you may not change {label}"),
         "invalid": ("{label}的值无效", "{label} is not valid"),
+        "x-dictionary": ("{label}不是字典中的有效选项", "{label} is not an option of its list"),
+        "x-picker": ("{label}不是本机构的有效选项", "{label} is not one of this company's"),
+        "x-kind": ("{label}的结束日期不能早于开始日期", "{label}: the end is before the start"),
+        "user": ("{label}不是本机构的用户", "{label} is not a user of this company"),
     }
 )
 

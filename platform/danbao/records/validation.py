@@ -9,13 +9,16 @@ caller's language, never the value itself (ID numbers must not be reflected).
 from __future__ import annotations
 
 import json
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-from jsonschema import Draft202012Validator, ValidationError
+from jsonschema import Draft202012Validator, ValidationError, validators
 
 from danbao.forms import InvalidValue, format_checker
+from danbao.forms.dictionaries import DEPARTMENTS, Lookups
+from danbao.forms.kinds import DATE_RANGE, expand, range_is_reversed
 from danbao.records.definition import FormDefinition
 from danbao.records.messages import field_message
 
@@ -83,16 +86,46 @@ def _error(
 
 
 def _validator(form: FormDefinition, complete: bool) -> Draft202012Validator:
-    return _compiled(form.schema_json, complete)
+    return _compiled(form.schema_json, complete, form.lookups)
 
 
 @lru_cache(maxsize=256)
-def _compiled(schema_json: bytes, complete: bool) -> Draft202012Validator:
+def _compiled(schema_json: bytes, complete: bool, lookups: Lookups) -> Draft202012Validator:
     # Keyed by content, so a new definition version simply compiles anew.
-    schema = _choices_as_enum(json.loads(schema_json))
+    schema = _choices_as_enum(expand(json.loads(schema_json)))
     if not complete:
         schema = _without_mandatory(schema)
-    return Draft202012Validator(schema, format_checker=format_checker())
+    cls = validators.extend(Draft202012Validator, _keywords(lookups))
+    validator: Draft202012Validator = cls(schema, format_checker=format_checker())
+    return validator
+
+
+def _keywords(lookups: Lookups) -> dict[str, Any]:
+    """Our ``x-`` keywords as jsonschema keywords, bound to one version's dictionaries."""
+
+    def codes_in(name: str, instance: Any) -> Iterator[ValidationError]:
+        dictionary = lookups.get(name)
+        values = instance if isinstance(instance, list) else [instance]
+        for index, value in enumerate(values):
+            if not isinstance(value, str):
+                continue  # "type" reports it
+            if dictionary is None or value not in dictionary.codes:
+                path = [index] if isinstance(instance, list) else []
+                yield ValidationError(f"not a code of {name!r}", path=path)
+
+    def dictionary(_v: Any, name: Any, instance: Any, _s: Any) -> Iterator[ValidationError]:
+        yield from codes_in(str(name), instance)
+
+    def picker(_v: Any, which: Any, instance: Any, _s: Any) -> Iterator[ValidationError]:
+        # Users live in the database: records.references checks them, asynchronously.
+        if which == "department":
+            yield from codes_in(DEPARTMENTS, instance)
+
+    def kind(_v: Any, name: Any, instance: Any, _s: Any) -> Iterator[ValidationError]:
+        if name == DATE_RANGE and range_is_reversed(instance):
+            yield ValidationError("the end is before the start", path=["end"])
+
+    return {"x-dictionary": dictionary, "x-picker": picker, "x-kind": kind}
 
 
 # Keywords whose value maps names (field keys, definitions) to subschemas: a field may
