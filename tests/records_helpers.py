@@ -22,7 +22,7 @@ VALID = {
     "applicant_name": "福州测试科技有限公司",
     "uscc": "91350100M000100Y43",
     "enterprise_size": "small",
-    "industry": "tech",
+    "industry": "I",
     "legal_rep_name": "张三",
     "legal_rep_id_number": VALID_ID,
     "contact_mobile": "13800138000",

@@ -63,7 +63,12 @@ async def test_the_new_page_is_generated_from_the_definition(
         assert title in html
     assert re.search(r'<label for="f-applicant_name">申请人名称<span class="req"', html)
     assert '<select id="f-industry" name="industry"' in html
-    assert '<option value="small">小型企业</option>' in html
+    assert '<option value="I">信息传输、软件和信息技术服务业</option>' in html  # GB/T 4754
+    assert re.search(
+        r'<input type="radio" id="f-enterprise_size-1" name="enterprise_size" '
+        r'value="small"><span>小型企业</span>',
+        html,
+    )
     assert re.search(r'id="f-amount" name="amount"[^>]*inputmode="decimal"', html)
     assert re.search(r'type="number" id="f-term_months"[^>]*inputmode="numeric"', html)
     assert '<textarea rows="4" id="f-purpose" name="purpose"' in html  # maxLength 500
@@ -266,8 +271,8 @@ async def test_fill_fix_and_submit_on_a_phone(
 
     await page.fill("#f-applicant_name", "手机填表测试有限公司")
     await page.fill("#f-uscc", VALID["uscc"])
-    await page.select_option("#f-enterprise_size", "small")
-    await page.select_option("#f-industry", "tech")
+    await page.check("#f-enterprise_size-1")  # 小型企业, a radio group
+    await page.select_option("#f-industry", "I")
     await page.fill("#f-legal_rep_name", "王五")
     await page.fill("#f-legal_rep_id_number", BAD_ID)
     await page.fill("#f-contact_mobile", "13800138000")

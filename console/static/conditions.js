@@ -19,8 +19,63 @@ function typed(type, raw) {
   return text;
 }
 
+// A money input (widgets.js) shows separators and may be in 万元; the server's
+// web/widgets.parse reads it as yuan. What does not parse is kept as typed, as there.
+function money(input) {
+  const compact = input.value.replace(/[\s,，¥￥]/g, "");
+  if (!compact) return null;
+  const m = /^([0-9]+(?:\.[0-9]+)?)(万元|万|元)?$/.exec(compact);
+  if (!m) return input.value.trim();
+  const unit = m[2] || (input.dataset.unit === "wan" ? "万" : "元");
+  return Number(m[1] + (unit === "元" ? "" : "e4")); // e4: exact, no float multiplication
+}
+
+// A cascading picker posts one select per level; the value is the deepest level chosen
+// below a chosen one (widgets.js empties the levels under a changed one).
+function deepest(wrapper) {
+  let chosen = null;
+  for (const select of wrapper.querySelectorAll("select[data-level]")) {
+    if (!select.value) break;
+    chosen = select.value;
+  }
+  return chosen;
+}
+
+function parts(pairs) {
+  const found = Object.fromEntries(pairs.filter(([, v]) => v));
+  return Object.keys(found).length ? found : null;
+}
+
+// The compound widgets of web/widgets.py, read as its parse() reads their post;
+// undefined for a plain input.
+function readWidget(wrapper, type) {
+  if (wrapper.querySelector("[data-date-range]")) {
+    const start = wrapper.querySelector("[data-range-start]");
+    const end = wrapper.querySelector("[data-range-end]");
+    return parts([["start", start ? start.value : ""], ["end", end ? end.value : ""]]);
+  }
+  if (wrapper.matches(".address")) {
+    const detail = wrapper.querySelector("input[type=text]");
+    return parts([["region", deepest(wrapper)], ["detail", detail ? detail.value.trim() : ""]]);
+  }
+  if (wrapper.matches(".cascade")) return deepest(wrapper);
+  if (wrapper.matches(".choice-group") && type === "array") {
+    const chosen = [...wrapper.querySelectorAll("input[type=checkbox]:checked")].map((b) => b.value);
+    return chosen.length ? [...new Set(chosen)] : null;
+  }
+  const amount = wrapper.querySelector("input[data-money]");
+  if (amount) return money(amount);
+  if (wrapper.matches(".percent-field")) {
+    const input = wrapper.querySelector("input");
+    return input ? typed(type, input.value.replace(/[%％,]/g, "")) : null;
+  }
+  return undefined;
+}
+
 // A field's value as the post would carry it; `inRow`: an unchecked box in a row is absent.
 function read(wrapper, type, inRow) {
+  const widget = readWidget(wrapper, type);
+  if (widget !== undefined) return widget;
   if (type === "array") {
     // An attachment field posts the ids of its files as hidden inputs; the server holds
     // one reference per file, so size() agrees on both sides.
@@ -80,7 +135,8 @@ function collect(spec) {
 }
 
 function markRequired(wrapper, required) {
-  const label = wrapper.querySelector("label");
+  // A group of choices is named by its legend, not by the label of its first choice.
+  const label = wrapper.querySelector(":scope > legend") || wrapper.querySelector("label");
   if (!label) return;
   let star = label.querySelector(".req[data-logic]");
   if (required && !star && !label.querySelector(".req")) {

@@ -57,11 +57,13 @@ def check_vocabulary(
         errors.append(DefinitionError(file, join(at, key), message))
 
     kind = node.get("x-kind")
+    # A field of the form itself, not a column of a repeating section.
+    top_level = at.startswith("/schema/properties/") and at.count("/") == 3
     if "x-kind" in node:
         if kind not in KIND_TYPES:
             error("x-kind", f"x-kind must be one of {', '.join(KIND_TYPES)}")
-        elif not is_property:
-            error("x-kind", "x-kind applies only to a property (a field or a row's column)")
+        elif not (is_property and top_level):
+            error("x-kind", "x-kind applies only to a field of the form (not inside one)")
         else:
             for key in sorted(set(node) - _KIND_EXTRAS[kind]):
                 if not key.startswith("x-"):
@@ -87,6 +89,8 @@ def check_vocabulary(
             error("x-picker", f"x-picker must be one of {', '.join(PICKERS)}")
         elif _strings(node) is None:
             error("x-picker", "x-picker applies to a string or an array of strings")
+        elif value == "user" and not top_level:
+            error("x-picker", "a user picker is a field of the form (not inside one)")
     return errors
 
 

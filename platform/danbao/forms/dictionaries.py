@@ -197,3 +197,11 @@ def lookups_of(
     built = {dict_id: Dictionary.from_json(raw) for dict_id, raw in dictionaries.items()}
     built[DEPARTMENTS] = Dictionary.from_departments(departments)
     return Lookups(built)
+
+
+def coded_source(prop: Mapping[str, Any], lookups: Lookups) -> Dictionary | None:
+    """The dictionary (or the department tree) a field's codes come from, if any."""
+    name = prop.get("x-dictionary")
+    if prop.get("x-picker") == "department":
+        name = DEPARTMENTS
+    return lookups.get(name) if isinstance(name, str) else None

@@ -9,8 +9,11 @@ one rule JSON Schema cannot say — a range's end not before its start — is th
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from datetime import date
 from typing import Any
+
+from danbao.forms.richtext import plain_text
 
 DATE_RANGE = "date_range"
 ADDRESS = "address"
@@ -79,3 +82,19 @@ def range_is_reversed(value: Any) -> bool:
     except (KeyError, ValueError):
         return False  # a missing or malformed date is the format's and required's to report
     return end < start
+
+
+def as_text(kind: str, value: Any, names: Mapping[str, str] | None = None) -> str:
+    """One line for a list or an export: ``2026-01-01 ~ 2026-12-31``, ``四川省 / … 1号``.
+
+    ``names``: region code -> its display, for an address.
+    """
+    if kind == DATE_RANGE and isinstance(value, dict):
+        return f"{value.get('start', '')} ~ {value.get('end', '')}"
+    if kind == ADDRESS and isinstance(value, dict):
+        region = str(value.get("region", ""))
+        shown = (names or {}).get(region, region)
+        return " ".join(p for p in (shown, str(value.get("detail", ""))) if p)
+    if kind == RICHTEXT and isinstance(value, str):
+        return plain_text(value)
+    return "" if value is None else str(value)

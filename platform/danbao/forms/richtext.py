@@ -33,3 +33,8 @@ def sanitise(html: str) -> str:
 def is_blank(html: str) -> bool:
     """True for what an empty editor leaves behind (``<p><br></p>``, ``&nbsp;``)."""
     return not _html.unescape(nh3.clean(html, tags=set())).strip()
+
+
+def plain_text(html: str) -> str:
+    """The words alone, for a spreadsheet cell or a list."""
+    return " ".join(_html.unescape(nh3.clean(html, tags=set())).split())

@@ -29,9 +29,12 @@ from danbao.authz.fields import FieldRule, FieldRules
 from danbao.authz.masking import apply_field_rules
 from danbao.authz.scope_query import ScopeFilter
 from danbao.crypto.tenant_keys import TenantKeys
-from danbao.db.models import Record
+from danbao.db.models import Record, User
+from danbao.forms.dictionaries import Dictionary, coded_source
+from danbao.forms.kinds import as_text, kind_of
 from danbao.records.access import ListQuery, list_records
 from danbao.records.definition import FormDefinition
+from danbao.records.references import user_fields
 
 CHINA = ZoneInfo("Asia/Shanghai")
 PAGE_SIZE = 500
@@ -39,7 +42,19 @@ FORMULA_LEADS = ("=", "+", "-", "@", "\t", "\r")
 MONEY_FORMAT = "#,##0.00"
 DATETIME_FORMAT = "yyyy-mm-dd hh:mm:ss"
 
-Kind = Literal["text", "number", "money", "choice", "boolean", "rows", "files", "datetime"]
+Kind = Literal[
+    "text",
+    "number",
+    "money",
+    "choice",
+    "boolean",
+    "rows",
+    "files",
+    "datetime",
+    "date_range",
+    "address",
+    "richtext",
+]
 Cell = str | int | float | Decimal | datetime.datetime | None
 
 # key -> (zh-CN, en)
@@ -87,7 +102,16 @@ def columns(form: FormDefinition, rules: FieldRules, locale: str) -> list[Column
         prop = form.properties[key]
         header = form.label(key, locale)
         options = prop.get("oneOf")
-        if isinstance(options, list) and all(isinstance(o, dict) and "const" in o for o in options):
+        source = coded_source(prop, form.lookups)
+        kind = kind_of(prop)
+        if kind in ("date_range", "address", "richtext"):
+            names = _names(source, locale) if source is not None else None
+            result.append(Column(key, header, kind, names))  # type: ignore[arg-type]
+        elif source is not None:
+            result.append(Column(key, header, "choice", _names(source, locale)))
+        elif isinstance(options, list) and all(
+            isinstance(o, dict) and "const" in o for o in options
+        ):
             choices = {
                 str(o["const"]): localised(o.get("title", o["const"]), locale) for o in options
             }
@@ -105,6 +129,19 @@ def columns(form: FormDefinition, rules: FieldRules, locale: str) -> list[Column
         else:
             result.append(Column(key, header, "text"))
     return result
+
+
+async def _with_user_names(cols: list[Column], form: FormDefinition) -> list[Column]:
+    """User-picker columns show names: the tenant's users, read through the scoped manager."""
+    pickers = set(user_fields(form))
+    if not any(c.key in pickers for c in cols):
+        return cols
+    names = {str(i): str(n) for i, n in await User.all().values_list("id", "name")}
+    return [replace(c, kind="choice", choices=names) if c.key in pickers else c for c in cols]
+
+
+def _names(source: Dictionary, locale: str) -> dict[str, str]:
+    return {item.code: source.display(item.code, locale) for item in source.items}
 
 
 def neutralise(text: str) -> str:
@@ -144,7 +181,11 @@ def _cell(column: Column, value: Any, locale: str) -> Cell:
             return value
         if isinstance(value, float):
             return Decimal(repr(value)) if column.kind == "money" else value
+    if column.kind in ("date_range", "address", "richtext"):
+        return as_text(column.kind, value, column.choices)
     if column.kind == "choice" and column.choices is not None:
+        if isinstance(value, list):  # several choices of a dictionary
+            return "、".join(column.choices.get(str(v), str(v)) for v in value)
         return column.choices.get(str(value), str(value))
     if column.kind == "boolean" and isinstance(value, bool):
         return _text("true" if value else "false", locale)
@@ -177,7 +218,7 @@ async def rows(
 ) -> AsyncIterator[list[Cell]]:
     """Each record of the caller's list (all its pages), as cells in ``columns`` order;
     with ``keys``, sensitive fields are decrypted before the field rules mask them."""
-    cols = columns(form, rules, locale)
+    cols = await _with_user_names(columns(form, rules, locale), form)
     page = 1
     while True:
         paged = replace(query, page=page, per_page=page_size)

@@ -32,8 +32,10 @@ from danbao.records.access import ListQuery, list_records, scope_of
 from danbao.records.definition import FormDefinition
 from danbao.records.logic import LogicState
 from danbao.records.validation import FieldError
+from danbao.web import widgets
 from danbao.web.errors import locale_of
 from danbao.web.guards import check_allowed
+from danbao.web.pickers import choices_for
 from danbao.web.records_api import (
     FormContext,
     authorise,
@@ -45,6 +47,7 @@ from danbao.web.records_api import (
 )
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
+from danbao.web.widgets import Choices
 
 CHINA = ZoneInfo("Asia/Shanghai")
 PER_PAGE = 20
@@ -101,6 +104,7 @@ class Field:
     reveal: str = ""  # the reveal endpoint's field or pointer, for a masked sensitive value
     hidden: bool = False  # by the form's conditions (records.logic); the page script re-decides
     computed: bool = False  # the server computes it: shown, never posted
+    extra: dict[str, Any] = field(default_factory=dict)  # a widget's own parts (widgets.py)
 
     @property
     def editable(self) -> bool:
@@ -129,11 +133,21 @@ def _is_rows(prop: Mapping[str, Any]) -> bool:
 
 
 def _describe(
-    f: Field, prop: Mapping[str, Any], ui: Mapping[str, Any], locale: str
+    f: Field,
+    prop: Mapping[str, Any],
+    ui: Mapping[str, Any],
+    locale: str,
+    choices: Choices,
+    *,
+    computed: bool = False,
 ) -> None:  # fills the kind-specific parts of ``f`` from the schema
     options = _options(prop, locale)
-    kind = prop.get("type")
     f.attachment = spec_of(prop)
+    # A computed field is shown as the plain value logic.js writes into it, not as a widget.
+    if f.attachment is None and not computed:
+        if widgets.describe(f, prop, ui, locale, choices, options):
+            return
+    kind = prop.get("type")
     if f.attachment is not None:
         f.kind = "attachment"  # forms/_attachments.html, static/attachments.js
     elif options is not None:
@@ -165,7 +179,9 @@ def _row_fields(
     rules: FieldRules | None = None,
     state: LogicState | None = None,
     computed: frozenset[tuple[str, str | None]] = frozenset(),
+    choices: Choices | None = None,
 ) -> list[Field]:
+    choices = choices if choices is not None else Choices()
     required = set(items.get("required", []))
     fields = []
     for sub, prop in items.get("properties", {}).items():
@@ -186,7 +202,7 @@ def _row_fields(
             rule=own,
             hidden=state is not None and state.is_hidden(at),
         )
-        _describe(f, prop, {}, locale)
+        _describe(f, prop, {}, locale, choices, computed=(key, sub) in computed)
         _mark_computed(f, (key, sub) in computed)
         if own == FieldRule.MASKED:
             f.kind, f.input_type = "text", "text"
@@ -211,12 +227,16 @@ def build_sections(
     *,
     read_only: bool,
     state: LogicState | None = None,
+    choices: Choices | None = None,
 ) -> list[dict[str, Any]]:
     """The layout's sections with their fields; fields hidden by field rules are left out.
 
     ``state`` (records.logic) marks the fields the form's conditions hide or require now;
     they are rendered hidden, so a page without scripts shows what the server will keep.
+    ``choices``: the options of coded fields (web.pickers); by default the form's own
+    dictionaries and departments, without users.
     """
+    choices = choices if choices is not None else Choices(form.lookups)
     required = set(form.schema.get("required", []))
     computed = form.logic.computed
     ui_fields = form.content.get("ui", {}).get("fields", {})
@@ -240,7 +260,7 @@ def build_sections(
                 value=values.get(key),
                 required=key in required or (state is not None and f"/{key}" in state.required),
                 rule=rule,
-                error=errors.get(f"/{key}", ""),
+                error=errors.get(f"/{key}", "") or _inner_error(errors, key),
                 hidden=state is not None and state.is_hidden(f"/{key}"),
             )
             if _is_rows(prop) and rule != FieldRule.MASKED:
@@ -251,7 +271,16 @@ def build_sections(
                 given = values.get(key)
                 for i, row in enumerate(given if isinstance(given, list) else []):
                     cells = _row_fields(
-                        key, prop["items"], str(i), row or {}, rule, locale, rules, state, computed
+                        key,
+                        prop["items"],
+                        str(i),
+                        row or {},
+                        rule,
+                        locale,
+                        rules,
+                        state,
+                        computed,
+                        choices,
                     )
                     for cell in cells:
                         cell.error = errors.get(f"/{key}/{i}/{cell.key}", "")
@@ -259,11 +288,12 @@ def build_sections(
                     if errors.get(f"/{key}/{i}"):
                         f.row_errors[i] = errors[f"/{key}/{i}"]
                 f.template_row = _row_fields(
-                    key, prop["items"], "__INDEX__", {}, rule, locale, rules, None, computed
+                    key, prop["items"], "__INDEX__", {}, rule, locale, rules, None, computed, choices
                 )
             else:
-                _describe(f, prop, ui_fields.get(key, {}), locale)
-                _mark_computed(f, (key, None) in computed)
+                is_computed = (key, None) in computed
+                _describe(f, prop, ui_fields.get(key, {}), locale, choices, computed=is_computed)
+                _mark_computed(f, is_computed)
                 if rule == FieldRule.MASKED:  # shown as the API shows it, never editable
                     f.kind, f.input_type = "text", "text"
                     f.value = values.get(key)
@@ -280,6 +310,11 @@ def build_sections(
                 }
             )
     return sections
+
+
+def _inner_error(errors: Mapping[str, str], key: str) -> str:
+    """A message about a part of a field (a date range's end, a choice of several)."""
+    return next((m for p, m in errors.items() if p.startswith(f"/{key}/")), "")
 
 
 # ---------------------------------------------------------------- form posts, as data
@@ -321,10 +356,18 @@ def data_from_form(
         if match and isinstance(item, str):
             key, index, sub = match.group(1), int(match.group(2)), match.group(3)
             rows.setdefault(key, {}).setdefault(index, {})[sub] = item
+    ui_fields = form.content.get("ui", {}).get("fields", {})
     for key, prop in form.properties.items():
         if rules.rule(key) != FieldRule.WRITABLE:
             continue  # masked, readonly and hidden fields are not posted, so never written
-        if _is_rows(prop):
+        parsed = (
+            widgets.NOT_HANDLED
+            if spec_of(prop) is not None
+            else widgets.parse(prop, ui_fields.get(key, {}), posted, key, form.lookups)
+        )
+        if parsed is not widgets.NOT_HANDLED:
+            value: Any = parsed
+        elif _is_rows(prop):
             items = prop["items"]
             given = existing.get(key)
             stored: list[Any] = given if isinstance(given, list) else []
@@ -377,7 +420,7 @@ def _status_label(request: Request, status: str) -> str:
     return translate(locale_of(request), f"form.status.{status}")
 
 
-def _page(
+async def _page(
     request: Request,
     ctx: FormContext,
     form: FormDefinition,
@@ -411,8 +454,16 @@ def _page(
         result = logic.run(dict(values))
         state = result.state
         values = {**values, **{n: result.values.get(n) for n, k in logic.computed if k is None}}
+    choices = await choices_for(form)
     sections = build_sections(
-        form, values, rules, by_pointer, locale, read_only=not can_save, state=state
+        form,
+        values,
+        rules,
+        by_pointer,
+        locale,
+        read_only=not can_save,
+        state=state,
+        choices=choices,
     )
     caller = caller_of(request)
     return render(
@@ -502,14 +553,14 @@ async def new_page(request: Request) -> Response:
     ctx = await authorise(request, "create")
     if request.method == "GET":
         defaults = {k: p["default"] for k, p in ctx.form.properties.items() if "default" in p}
-        return _page(request, ctx, ctx.form, record=None, values=defaults)
+        return await _page(request, ctx, ctx.form, record=None, values=defaults)
     posted = await request.form()
     data = data_from_form(ctx.form, posted, ctx.rules, existing={})
     try:
         record = await create_draft_for(request, ctx, data)
     except actions.RecordInvalid as refused:
         values = await attachments.with_names(ctx.form, data, user_id=ctx.user.id, record_id=None)
-        return _page(
+        return await _page(
             request,
             ctx,
             ctx.form,
@@ -537,7 +588,7 @@ async def _submit(
     except actions.RecordInvalid as refused:
         # The draft is saved; the page now edits it, so the next post does not add another.
         values = apply_field_rules(record.data, ctx.rules)
-        return _page(
+        return await _page(
             request, ctx, form, record=record, values=values, errors=refused.errors, status_code=422
         )
     return _to_record(request, form.form_id, record, "submitted")
@@ -550,7 +601,7 @@ async def record_page(request: Request) -> Response:
         record = await record_in_scope(ctx, request)
         form = await pinned_form(ctx, record)
         values = apply_field_rules(record.data, ctx.rules)
-        return _page(request, ctx, form, record=record, values=values)
+        return await _page(request, ctx, form, record=record, values=values)
     ctx = await authorise(request, "update")
     posted = await request.form()
     submitting = posted.get("action") == "submit"
@@ -572,7 +623,7 @@ async def record_page(request: Request) -> Response:
         values = await attachments.with_names(
             form, values, user_id=ctx.user.id, record_id=record.id
         )
-        return _page(
+        return await _page(
             request, ctx, form, record=record, values=values, errors=refused.errors, status_code=422
         )
     if submitting:

@@ -23,6 +23,8 @@ VENDORED: dict[str, str] = {
     "cel-js": "@marcbachmann/cel-js/lib",
     # Exact decimal rounding of computed numbers, as the server's decimal module rounds.
     "big.js": "big.js",
+    # Chinese numerals: the whole-yuan part of an amount in capitals (static/widgets.js).
+    "nzh": "nzh/dist",
 }
 
 
