@@ -40,8 +40,10 @@
   // The same rules as forms/money.py to_chinese_capitals: nzh spells the whole yuan (as
   // cn2an does on the server), the 元角分 part follows the People's Bank rules there.
   function capitals(fen) {
-    if (!window.Nzh) return "";
-    var up = function (n) { return window.Nzh.cn.encodeB(n.toString()); };
+    // dist/nzh.cn.min.js defines Nzh as the simplified-Chinese converter itself.
+    var nzh = window.Nzh && (window.Nzh.cn || window.Nzh);
+    if (!nzh || !nzh.encodeB) return "";
+    var up = function (n) { return nzh.encodeB(n.toString()); };
     var yuan = fen / BigInt(100);
     var rest = Number(fen % BigInt(100));
     var jiao = Math.floor(rest / 10), cents = rest % 10;
