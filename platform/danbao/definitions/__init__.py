@@ -1,7 +1,7 @@
 """Tenant definition bundles: loading, validation, cross-checks, hashing, diffs.
 
 A bundle is a folder (or the same content uploaded) holding ``tenant.json``,
-``permissions.json`` and ``forms/``, ``workflows/``, ``reports/``; see
+``permissions.json`` and ``forms/``, ``workflows/``, ``reports/``, ``dictionaries/``; see
 docs/ARCHITECTURE.md, "Definitions: the low-code core".
 """
 
