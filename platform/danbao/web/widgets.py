@@ -29,20 +29,6 @@ if TYPE_CHECKING:
 SEARCHABLE_OVER = 12
 """A select with more options than this gets a search box (a long list on a phone)."""
 
-# Kinds rendered by forms/_widget.html rather than the plain input of _field.html.
-KINDS = frozenset(
-    {
-        "radio",
-        "checkboxes",
-        "switch",
-        "money",
-        "percent",
-        "cascade",
-        "date_range",
-        "address",
-        "richtext",
-    }
-)
 _CASCADE_WIDGETS = ("region", "cascade")
 
 
@@ -289,7 +275,8 @@ def _richtext_tools(locale: str) -> list[tuple[str, str, str]]:
 # ---------------------------------------------------------------- reading the post
 
 
-_NOT_HANDLED = object()
+NOT_HANDLED: Any = object()
+"""What ``parse`` answers for a field whose post is the plain inputs' to read."""
 
 
 def parse(
@@ -324,9 +311,6 @@ def parse(
         text = _posted_text(posted, name)
         return None if text is None else _number(text.rstrip("%％").strip(), prop)
     return NOT_HANDLED
-
-
-NOT_HANDLED: Any = _NOT_HANDLED
 
 
 def _posted_text(posted: FormData, name: str) -> str | None:
