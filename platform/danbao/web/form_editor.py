@@ -30,6 +30,7 @@ from danbao.records.definition import FormDefinition
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.form_pages import build_sections
 from danbao.web.guards import read_json, require
+from danbao.web.pickers import choices_for
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
 
@@ -208,7 +209,14 @@ async def preview(request: Request) -> Response:
     # sandboxed frame has no origin, so the page's logic module cannot load there).
     state = form.logic.run(defaults).state if form.logic.active else None
     sections = build_sections(
-        form, defaults, FieldRules({}, FieldRule.WRITABLE), {}, locale, read_only=False, state=state
+        form,
+        defaults,
+        FieldRules({}, FieldRule.WRITABLE),
+        {},
+        locale,
+        read_only=False,
+        state=state,
+        choices=await choices_for(form),  # pickers show the tenant's own users
     )
     title = form.content.get("title", {})
     description = form.content.get("description", {})
