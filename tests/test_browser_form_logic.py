@@ -79,7 +79,7 @@ async def test_fill_the_guarantee_application(
         ("business_type", "working_capital"),
         ("lending_bank", "icbc"),
         ("enterprise_size", "small"),
-        ("industry", "manufacturing"),
+        ("industry", "C"),
     ):
         await page.select_option(f"#f-{select}", value)
     await page.fill("#f-amount", "2000000")
@@ -87,7 +87,7 @@ async def test_fill_the_guarantee_application(
     await page.fill("#f-purpose", "购买原材料，补充流动资金")
     await page.fill("#f-applicant_name", applicant)
     await page.fill("#f-uscc", "91350100M000100Y43")
-    await page.fill("#f-registered_capital_yuan", "10000000")
+    await page.fill("#f-registered_capital_yuan", "1000")  # in 万元
     await page.fill("#f-established_on", "2012-05-18")
     await page.fill("#f-legal_rep_name", "王建国")
     await page.fill("#f-contact_mobile", "13800138000")
@@ -117,7 +117,7 @@ async def test_fill_the_guarantee_application(
     coverage = page.locator("#f-coverage_ratio")
     mortgage = await add_row(page, "counter_guarantees")
     await mortgage.locator("[data-key=kind] select").select_option("mortgage")
-    await mortgage.locator("[data-key=collateral] select").select_option("real_estate")
+    await mortgage.locator("[data-key=collateral] select").select_option("RE01")
     await mortgage.locator("[data-key=owner] input").fill("王建国")
     await mortgage.locator("[data-key=certificate_no] input").fill("川(2024)成都市不动产权第0001号")
     await mortgage.locator("[data-key=appraised_value_yuan] input").fill("3000000")
@@ -128,7 +128,7 @@ async def test_fill_the_guarantee_application(
     await surety.locator("[data-key=kind] select").select_option("guarantee")
     await expect(surety.locator("[data-key=certificate_no]")).to_be_hidden()
     await expect(mortgage.locator("[data-key=certificate_no]")).to_be_visible()
-    await surety.locator("[data-key=collateral] select").select_option("person")
+    await surety.locator("[data-key=collateral] select").select_option("GU01")
     await surety.locator("[data-key=owner] input").fill("李四")
     await surety.locator("[data-key=appraised_value_yuan] input").fill("1000000")
     await expect(coverage).to_have_value("1.5500")
@@ -178,4 +178,5 @@ async def test_fill_the_guarantee_application(
     assert "related_party_note" not in data and data["related_party"] is False
     assert len(data["shareholders"]) == 1 and len(data["counter_guarantees"]) == 1
     assert data["coverage_ratio"] == 1.05 and data["secured_value_yuan"] == 2100000
+    assert data["registered_capital_yuan"] == 10000000  # typed as 1000 万元
     assert data["succession_plan"] == "长子王磊已任总经理三年"

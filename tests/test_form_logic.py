@@ -34,7 +34,7 @@ APPLICATION = {
     "applicant_name": "成都锦程机械制造有限公司",
     "uscc": "91350100M000100Y43",
     "enterprise_size": "small",
-    "industry": "manufacturing",
+    "industry": "C",
     "legal_rep_name": "王建国",
     "legal_rep_id_number": YOUNG_ID,
     "contact_mobile": "13800138000",
@@ -76,7 +76,7 @@ async def locked(app: Starlette, tmp_path_factory: pytest.TempPathFactory) -> Te
     path = target / "forms" / "application.json"
     form = json.loads(path.read_text(encoding="utf-8"))
     form["ui"]["fields"]["amount"]["readonly_when"] = "term_months > 36"
-    form["ui"]["layout"][1]["visible_when"] = 'industry != "agri"'
+    form["ui"]["layout"][1]["visible_when"] = 'industry != "A"'
     path.write_text(json.dumps(form, ensure_ascii=False), encoding="utf-8")
     return await _tenant(target)
 
@@ -92,7 +92,7 @@ async def test_computed_on_save_client_values_ignored(
     rows = [
         {
             "kind": "mortgage",
-            "collateral": "real_estate",
+            "collateral": "RE01",
             "owner": "王建国",
             "certificate_no": "川(2024)成都市不动产权第0001号",
             "appraised_value_yuan": 3000000,
@@ -101,7 +101,7 @@ async def test_computed_on_save_client_values_ignored(
         },
         {
             "kind": "guarantee",
-            "collateral": "person",
+            "collateral": "GU01",
             "owner": "李四",
             "certificate_no": "不应保存",  # hidden for a guarantee: dropped
             "appraised_value_yuan": 333333.33,
@@ -178,7 +178,7 @@ async def test_rows_required_when_and_english_messages(
 ) -> None:
     row = {
         "kind": "mortgage",
-        "collateral": "vehicle",
+        "collateral": "MV02",
         "owner": "王建国",
         "appraised_value_yuan": 1,
     }
@@ -205,7 +205,7 @@ async def test_a_hidden_required_field_is_not_required(
     their values are dropped."""
     async with make_client() as client:
         headers = await _manager(client, locked)
-        agri = {**VALID, "industry": "agri"}
+        agri = {**VALID, "industry": "A"}
         created = await client.post(
             _url(locked.slug, "application"), json={"data": agri}, headers=headers
         )

@@ -249,7 +249,9 @@ async def save_draft(
     bound = await _rebind(
         form, record.data, bound, values, user_id=user_id, record_id=record.id, locale=locale
     )
-    await _check_valid(form, bound.data, complete=False, locale=locale, also=bound.errors, state=state)
+    await _check_valid(
+        form, bound.data, complete=False, locale=locale, also=bound.errors, state=state
+    )
     return await _store(record, form, bound, keys)
 
 
@@ -306,7 +308,9 @@ async def submit(
         record_id=record.id,
         locale=locale,
     )
-    await _check_valid(form, bound.data, complete=True, locale=locale, also=bound.errors, state=state)
+    await _check_valid(
+        form, bound.data, complete=True, locale=locale, also=bound.errors, state=state
+    )
     record = await _store(record, form, bound, keys)
     number = await next_number(form.numbering_key, pattern, today_in_china())
     now = _now()

@@ -144,9 +144,12 @@ def _describe(
     options = _options(prop, locale)
     f.attachment = spec_of(prop)
     # A computed field is shown as the plain value logic.js writes into it, not as a widget.
-    if f.attachment is None and not computed:
-        if widgets.describe(f, prop, ui, locale, choices, options):
-            return
+    if (
+        f.attachment is None
+        and not computed
+        and widgets.describe(f, prop, ui, locale, choices, options)
+    ):
+        return
     kind = prop.get("type")
     if f.attachment is not None:
         f.kind = "attachment"  # forms/_attachments.html, static/attachments.js
@@ -288,7 +291,16 @@ def build_sections(
                     if errors.get(f"/{key}/{i}"):
                         f.row_errors[i] = errors[f"/{key}/{i}"]
                 f.template_row = _row_fields(
-                    key, prop["items"], "__INDEX__", {}, rule, locale, rules, None, computed, choices
+                    key,
+                    prop["items"],
+                    "__INDEX__",
+                    {},
+                    rule,
+                    locale,
+                    rules,
+                    None,
+                    computed,
+                    choices,
                 )
             else:
                 is_computed = (key, None) in computed
@@ -390,7 +402,7 @@ def data_from_form(
                     row.update({s: stored[index][s] for s in locked if s in stored[index]})
                 if row:
                     typed_rows.append(row)
-            value: Any = typed_rows or None
+            value = typed_rows or None
         elif spec_of(prop) is not None:  # the widget posts the ids of the files it holds
             ids = [v for v in posted.getlist(key) if isinstance(v, str) and v]
             value = [{"id": i} for i in ids] or None
