@@ -343,10 +343,10 @@ def _plain_record(rng: random.Random, i: int) -> dict[str, Any]:
         "applicant_name": f"四川测试{i:05d}科技有限公司",
         "uscc": "91510100MA6CGUXX3Q",
         "enterprise_size": rng.choice(["micro", "small", "medium"]),
-        "industry": rng.choice(["agri", "manufacturing", "trade", "tech"]),
+        "industry": rng.choice(["A", "C", "F", "I"]),  # GB/T 4754 sections
         "registered_capital_yuan": rng.randrange(1, 500) * 100_000,
         "established_on": f"{2000 + rng.randrange(24)}-0{rng.randrange(1, 10)}-15",
-        "business_address": f"成都市高新区天府大道{rng.randrange(1, 999)}号",
+        "business_address": {"region": "510107", "detail": f"天府大道{rng.randrange(1, 999)}号"},
         "annual_revenue_yuan": rng.randrange(1, 900) * 1_000_000,
         "employees": rng.randrange(5, 800),
         "legal_rep_name": rng.choice(["张伟", "王芳", "李娜", "刘强", "陈敏"]),
