@@ -27,7 +27,7 @@ SCOPES: dict[str, Any] = {
     "big_ticket": {"condition": "amount > 5000000"},
     "branch_head": {
         "kind": "department",
-        "condition": "branch == user.department && !(industry in ['catering'])",
+        "condition": "branch == user.department && !(industry in ['H'])",
     },
     "rated": {"condition": "has(guarantor.rating) && guarantor.rating >= 3 || 'vip' in user.roles"},
     "flagged": {"condition": "related"},
@@ -77,17 +77,17 @@ async def scoped(app: Starlette, tmp_path_factory: pytest.TempPathFactory) -> Te
 
 # (label, data, creator's department): created by account managers.
 RECORDS: list[tuple[str, dict[str, Any], str]] = [
-    ("small", {"amount": 3_000_000, "branch": "chengdu", "industry": "tech"}, "chengdu"),
-    ("big", {"amount": 8_000_000, "branch": "chengdu", "industry": "catering"}, "chengdu"),
+    ("small", {"amount": 3_000_000, "branch": "chengdu", "industry": "I"}, "chengdu"),
+    ("big", {"amount": 8_000_000, "branch": "chengdu", "industry": "H"}, "chengdu"),
     ("huge", {"amount": 12_000_000, "branch": "mianyang", "related": True}, "business"),
-    ("edge", {"amount": 5_000_000, "branch": "chengdu", "industry": "trade"}, "chengdu"),
+    ("edge", {"amount": 5_000_000, "branch": "chengdu", "industry": "F"}, "chengdu"),
     ("none", {"branch": "chengdu", "guarantor": {"rating": 4}}, "chengdu"),
     ("elsewhere", {"amount": 1_000, "branch": "chengdu", "guarantor": {"rating": 2}}, "business"),
     ("unflagged", {"amount": 2_000, "related": False, "guarantor": {}}, "business"),
 ]
 EXPECTED = {
     "big_ticket": {"big", "huge"},
-    # Created in chengdu, branch chengdu, not catering; "none" has no industry, and (as in
+    # Created in chengdu, branch chengdu, not catering (H); "none" has no industry, and (as in
     # CEL) a test on a missing field is neither true nor, negated, true.
     "branch_head": {"small", "edge"},
     "rated": {"none"},
