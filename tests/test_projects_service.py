@@ -274,13 +274,13 @@ def test_the_demo_guarantors_mappings_read_their_forms() -> None:
         "fee_rate_pct": 1.5,
         "lending_bank": "icbc",
         "bank_risk_share_pct": 20,
-        "industry": "manufacturing",
+        "industry": "C",
         "branch": "chengdu",
     }
     read = read_attributes(mapping, data)
     assert (read.business_type, read.client_type) == ("loan", "other")
     assert (read.fee_rate, read.bank_risk_share) == (Decimal("0.015"), Decimal("0.2"))
-    assert (read.lending_bank, read.region, read.industry) == ("icbc", "chengdu", "manufacturing")
+    assert (read.lending_bank, read.region, read.industry) == ("icbc", "chengdu", "C")
     qsnd = load_bundle(REPO_ROOT / "tenants" / "qsnd")
     farm = mapping_for(qsnd.tenant, "agri_loan")
     assert farm is not None
