@@ -95,6 +95,19 @@ def test_the_static_checks_know_every_function_the_runtime_adds() -> None:
     assert CUSTOM_FUNCTIONS <= FUNCTIONS
 
 
+def test_only_the_variables_an_expression_names_are_converted() -> None:
+    """A form hands every field (a whole record, rows included) to each of its conditions;
+    only the fields an expression names become CEL values, which is most of its cost."""
+
+    class NotJson:
+        pass
+
+    variables = {"amount": 6_000_000, "rows": [{"kind": "mortgage"}], "unread": NotJson()}
+    assert holds('amount > 5000000.0 && rows.exists(r, r.kind == "mortgage")', variables)
+    with pytest.raises(TypeError):  # a field it names is converted as before
+        evaluate("unread == null", variables)
+
+
 # Runs in the page: the modules as the generated forms load them, from /static and /vendor.
 _IN_BROWSER = """
 async (cases) => {

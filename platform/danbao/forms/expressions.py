@@ -268,9 +268,22 @@ def evaluation_day(on: date) -> Iterator[None]:
         _today.reset(token)
 
 
+@lru_cache(maxsize=4096)
+def _names(text: str) -> frozenset[str]:
+    """Every identifier in the expression: a superset of the variables it can read (it also
+    holds function, macro and member names, which match no variable or do no harm)."""
+    tree = _environment.compile(text)
+    return frozenset(str(t) for t in tree.scan_values(lambda v: getattr(v, "type", "") == "IDENT"))
+
+
 def evaluate(text: str, variables: Mapping[str, Any]) -> Any:
-    """The value of ``text`` with ``variables`` (JSON values); ExpressionError if none."""
-    activation = {name: to_cel(value) for name, value in variables.items()}
+    """The value of ``text`` with ``variables`` (JSON values); ExpressionError if none.
+
+    Only the variables the expression names are converted to CEL values: a form passes
+    every field (a whole record, rows included) to each of its conditions.
+    """
+    names = _names(text)
+    activation = {name: to_cel(value) for name, value in variables.items() if name in names}
     try:
         result = _program(text).evaluate(activation)
     except CELEvalError as exc:
