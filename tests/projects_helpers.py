@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import uuid
+from datetime import UTC, datetime
 from typing import Any
 
-from danbao.db.models import User
+from tortoise.transactions import in_transaction
+
+from danbao.db.models import User, WorkflowInstance
+from danbao.tenancy.context import tenant_scope
 
 from .conftest import ClientFactory, TenantFixture, sign_in
 from .records_helpers import VALID, records_url
@@ -42,3 +46,25 @@ async def user_by_email(email: str) -> User:
 
 def uid(value: str) -> uuid.UUID:
     return uuid.UUID(value)
+
+
+async def finished_approval(
+    tenant: TenantFixture, record_id: str | uuid.UUID, status: str = "approved"
+) -> uuid.UUID:
+    """An approval of ``record_id`` that ended now with ``status``, stored as the engine
+    stores one (the engine's own runs are tested in test_workflow_store and the API)."""
+    with tenant_scope(tenant.context):
+        async with in_transaction():
+            submitter = await User.filter(email=tenant.manager_email).first()
+            assert submitter is not None
+            instance = await WorkflowInstance.create(
+                tenant_id=tenant.id,
+                workflow_id="review",
+                definition_version=1,
+                plan_hash="test",
+                record_id=uuid.UUID(str(record_id)),
+                submitter_id=submitter.id,
+                status=status,
+                finished_at=datetime.now(UTC),
+            )
+    return instance.id

@@ -13,7 +13,7 @@ from danbao.db.models import AuditEvent, Project
 from danbao.tenancy.context import tenant_scope
 
 from .conftest import ClientFactory, TenantFixture, sign_in
-from .projects_helpers import projects_url, submitted_record
+from .projects_helpers import finished_approval, projects_url, submitted_record
 from .records_helpers import new_user, records_url
 
 
@@ -116,8 +116,14 @@ async def test_a_project_from_application_to_review(
         assert needs.status_code == 409
         assert needs.json()["error"]["code"] == "project_approval_required"
         assert "approve" in needs.json()["error"]["message"]
-        approved = await post_event(
+        refused = await post_event(
             client, csrf, "alpha", pid, "approve", version=4, approval_id=str(uuid.uuid4())
+        )
+        assert refused.status_code == 409
+        assert refused.json()["error"]["code"] == "project_approval_other_record"
+        approval = await finished_approval(alpha, rid)
+        approved = await post_event(
+            client, csrf, "alpha", pid, "approve", version=4, approval_id=str(approval)
         )
         assert approved.status_code == 200, approved.text
         assert approved.json()["project"]["state"]["code"] == "APPROVED"

@@ -19,6 +19,7 @@ from danbao.crypto.tenant_keys import DATA, INDEX, TenantKeys
 from danbao.db.models import AuditEvent, Project, Record
 from danbao.definitions import load_bundle
 from danbao.guarantee import service
+from danbao.guarantee.approval_check import ApprovalNotValid
 from danbao.guarantee.attributes import AttributesInvalid, mapping_for, read_attributes
 from danbao.guarantee.transitions import NotAllowed
 from danbao.records.definition import FormDefinition
@@ -26,7 +27,7 @@ from danbao.records.sensitive import open_record
 from danbao.tenancy.context import tenant_scope
 
 from .conftest import TEMPLATE, ClientFactory, TenantFixture, sign_in
-from .projects_helpers import submitted_record, user_by_email
+from .projects_helpers import finished_approval, submitted_record, user_by_email
 from .records_helpers import VALID, new_user, records_url
 
 BUNDLE = load_bundle(TEMPLATE)
@@ -174,7 +175,7 @@ async def test_transitions_lock_check_the_version_and_audit(
         await apply(alpha, email, project.id, event, expected_version=version)
     with pytest.raises(service.ApprovalRequired, match="'approve' needs an approval"):
         await apply(alpha, email, project.id, "approve", expected_version=4)
-    approval = uuid.uuid4()
+    approval = await finished_approval(alpha, project.record_id)
     approved = await apply(
         alpha, email, project.id, "approve", expected_version=4, approval_id=approval
     )
@@ -290,3 +291,41 @@ def test_the_demo_guarantors_mappings_read_their_forms() -> None:
     )
     assert (read.business_type, read.client_type, read.industry) == ("loan", "farmer", "agri")
     assert read.bank_risk_share == Decimal("0.20") and read.borrower_id == "11010519491231002X"
+
+
+async def test_an_approval_carries_one_decision_of_its_own_project(
+    app: Starlette, make_client: ClientFactory, tenants: dict[str, TenantFixture]
+) -> None:
+    alpha = tenants["alpha"]
+    email = alpha.manager_email
+    project = await make_project(
+        app, alpha, email, await submitted_record(make_client, alpha, email)
+    )
+    other = await submitted_record(make_client, alpha, email)
+    for event, version in (("accept", 1), ("start_due_diligence", 2), ("submit_for_review", 3)):
+        await apply(alpha, email, project.id, event, expected_version=version)
+
+    async def refused(event: str, approval: uuid.UUID) -> ApprovalNotValid:
+        with pytest.raises(ApprovalNotValid) as caught:
+            await apply(alpha, email, project.id, event, expected_version=4, approval_id=approval)
+        assert (await stored(alpha, project.id)).state == "UNDER_REVIEW"
+        return caught.value
+
+    assert (await refused("approve", uuid.uuid4())).why == "other_record"
+    assert (await refused("approve", await finished_approval(alpha, other))).why == "other_record"
+    rejected = await finished_approval(alpha, project.record_id, "rejected")
+    wrong = await refused("approve", rejected)
+    assert (wrong.why, wrong.params) == ("outcome", {"status": "rejected", "needed": "approved"})
+    running = await finished_approval(alpha, project.record_id, "running")
+    assert (await refused("reject", running)).why == "outcome"
+
+    approval = await finished_approval(alpha, project.record_id)
+    await apply(alpha, email, project.id, "approve", expected_version=4, approval_id=approval)
+    await apply(alpha, email, project.id, "reopen_review", expected_version=5)
+    # The review is open again: the decision taken before it reopened cannot carry the next.
+    with pytest.raises(ApprovalNotValid) as reused:
+        await apply(alpha, email, project.id, "approve", expected_version=6, approval_id=approval)
+    assert (reused.value.why, reused.value.params) == ("earlier", {"state": "UNDER_REVIEW"})
+    fresh = await finished_approval(alpha, project.record_id)
+    done = await apply(alpha, email, project.id, "approve", expected_version=6, approval_id=fresh)
+    assert done.project.state == "APPROVED"

@@ -25,6 +25,7 @@ from danbao.records.definition import FormDefinition
 from danbao.records.sensitive import require_open
 from danbao.tenancy.context import current_tenant
 
+from .approval_check import check_approval
 from .attributes import ProjectAttributes, mapping_for, read_attributes
 from .states import INITIAL, State
 from .transitions import Transition, plan
@@ -175,8 +176,8 @@ async def apply_event(
 
     Raises UnknownEvent, StaleVersion (the caller saw another version: checked before the
     plan), NotAllowed (naming event, state and the states it is allowed from) or
-    ApprovalRequired. A dry run plans from the current state and checks the same things,
-    but changes nothing.
+    ApprovalRequired / ApprovalNotValid (see ``approval_check``). A dry run plans from the
+    current state and checks the same things, but changes nothing.
     """
     rows = (visible if visible is not None else Project.all()).filter(id=project_id)
     if not dry_run:
@@ -190,8 +191,10 @@ async def apply_event(
     if expected_version is not None and expected_version != project.version:
         raise StaleVersion(project)
     transition = plan(project.state, event)
-    if transition.needs_approval and approval_id is None:
-        raise ApprovalRequired(event)
+    if transition.needs_approval:
+        if approval_id is None:
+            raise ApprovalRequired(event)
+        await check_approval(project, event, approval_id)
     if dry_run:
         return Outcome(project, transition, applied=False)
     moved = await Project.filter(

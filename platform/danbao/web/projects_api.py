@@ -20,6 +20,7 @@ from danbao.db.models import Project, Record, User
 from danbao.definitions import Bundle
 from danbao.guarantee import service
 from danbao.guarantee.access import visible_projects
+from danbao.guarantee.approval_check import ApprovalNotValid
 from danbao.guarantee.attributes import AttributesInvalid
 from danbao.guarantee.states import State, state_name
 from danbao.guarantee.transitions import (
@@ -345,6 +346,10 @@ async def project_event(request: Request) -> Response:
         raise HttpError(409, "project_stale", params=params, details=details) from exc
     except service.ApprovalRequired as exc:
         raise HttpError(409, "project_approval_required", params={"event": code}) from exc
+    except ApprovalNotValid as exc:
+        refusal, params = f"project_approval_{exc.why}", {"event": code, **exc.params}
+        details = [{"pointer": "/approval_id"}]
+        raise HttpError(409, refusal, params=params, details=details) from exc
     if outcome is None:
         raise HttpError(404, "not_found")
     return JSONResponse(
