@@ -106,6 +106,7 @@ ANY_SIGNED_IN = PUBLIC | {
     ("/t/{slug}/api/tokens", "GET"),
     ("/t/{slug}/api/tokens/{token_id}", "DELETE"),
     ("/t/{slug}/api/approvals/inbox", "GET"),
+    ("/t/{slug}/inbox", "GET"),
     ("/t/{slug}/", "GET"),
     ("/t/{slug}/logout", "POST"),
 }
@@ -300,6 +301,13 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         ("admin:users", "update"),
         _ok(303),
         form=lambda w: {"roles": "legal", "department": "legal", "active": "on"},
+    ),
+    # Approval pages: the inbox of any signed-in user, one approval its submitter sees.
+    ("/t/{slug}/inbox", "GET"): Sample(None, query=lambda w: {"tab": "done", "overdue": "on"}),
+    ("/t/{slug}/approvals/{instance_id}", "GET"): Sample(None),
+    ("/t/{slug}/admin/simulator", "GET"): Sample(
+        ("admin:definitions", "read"),
+        query=lambda w: {"ask": "1", "workflow": "review", "v.amount": "6000000"},
     ),
     ("/t/{slug}/admin/explain", "GET"): Sample(
         ("admin:users", "read"),

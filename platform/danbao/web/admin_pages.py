@@ -104,6 +104,7 @@ async def admin_links(request: Request, user: User) -> list[tuple[str, str]]:
         ("admin.users", "admin:users", "/admin/users"),
         ("admin.plugins", "admin:plugins", "/admin/plugins"),
         ("admin.explain", "admin:users", "/admin/explain"),
+        ("admin.simulator", "admin:definitions", "/admin/simulator"),
     ]
     return [
         (key, base + path) for key, res, path in pages if enforcer.allowed(user.roles, res, "read")

@@ -14,12 +14,14 @@ from danbao.auth.sessions import end_session
 from danbao.i18n import translate
 from danbao.web import (
     admin_pages,
+    approval_pages,
     autosave,
     check_pages,
     form_editor,
     form_pages,
     migration_pages,
     plugin_pages,
+    simulator_page,
 )
 from danbao.web.csrf import check_login_csrf
 from danbao.web.errors import locale_of
@@ -97,6 +99,8 @@ async def home(request: Request) -> Response:
             "base": _base(request),
             "form_links": await form_pages.form_links(request, caller.user),
             "admin_links": await admin_pages.admin_links(request, caller.user),
+            "inbox_url": _base(request) + "/inbox",
+            "inbox_count": await approval_pages.open_task_count(caller.user),
         },
     )
 
@@ -123,4 +127,6 @@ ROUTES = [
     *form_editor.PAGE_ROUTES,
     *migration_pages.ROUTES,
     *plugin_pages.ROUTES,
+    *approval_pages.ROUTES,
+    *simulator_page.ROUTES,
 ]
