@@ -70,6 +70,15 @@
     var button = event.submitter;
     var op = button && button.value;
     if (!op) return;
+    var needs = (form.getAttribute("data-require-comment") || "").split(" ");
+    var comment = form.querySelector("textarea[name=comment]");
+    if ((needs.indexOf(op) >= 0 || op === "comment") && comment && !comment.value.trim()) {
+      say(msg("comment-needed"), "error");  // the server would refuse it too; say so at once
+      comment.setAttribute("aria-invalid", "true");
+      comment.focus();
+      return;
+    }
+    if (comment) comment.removeAttribute("aria-invalid");
     if (button.getAttribute("data-confirm") && !window.confirm(msg("confirm-" + button.getAttribute("data-confirm")))) return;
     setBusy(true);
     say(msg("sending"), "");

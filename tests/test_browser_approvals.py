@@ -1,0 +1,89 @@
+"""From the inbox to a decision in a real Chromium at a phone's size, on the demo chain
+(广信担保's review): an application over ¥5,000,000 passes risk and legal and reaches the
+review committee; a double click approves once; a page that went stale says so."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+from playwright.async_api import Browser, BrowserContext, Page, expect
+
+from .conftest import PASSWORD, PHONE, ClientFactory
+from .test_approval_pages import Gx, act, as_user, demo_guarantor, start_approval
+
+
+async def signed_in(
+    browser: Browser, base_url: str, gx: Gx, name: str
+) -> tuple[BrowserContext, Page]:
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(f"{base_url}/t/{gx.slug}/login")
+    await page.fill("input[name=email]", gx.email[name])
+    await page.fill("input[name=password]", PASSWORD)
+    await page.click("button[type=submit]")
+    await page.wait_for_url(f"{base_url}/t/{gx.slug}/")
+    return context, page
+
+
+async def fits_a_phone(page: Page) -> None:
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    for box in [await b.bounding_box() for b in await page.locator("form[data-act] button").all()]:
+        assert box is None or box["height"] >= 44
+
+
+async def test_inbox_to_approval_over_the_limit_reaches_the_committee(
+    base_url: str, browser: Browser, make_client: ClientFactory, tmp_path: Path
+) -> None:
+    gx = await demo_guarantor()
+    instance = await start_approval(make_client, gx, 6_000_000)
+
+    # The risk officer, on a phone: home → inbox → the approval.
+    context, page = await signed_in(browser, base_url, gx, "risk")
+    await page.click("a[href$='/inbox']")
+    await page.wait_for_url(re.compile(r".*/inbox$"))
+    await expect(page.locator("[data-tab=mine] .count")).to_have_text("1")
+    await fits_a_phone(page)
+    await page.click(f"a[href$='/approvals/{instance}']")
+    await page.wait_for_url(re.compile(rf".*/approvals/{instance}$"))
+    await expect(page.locator("h1")).to_have_text("担保项目评审流程")
+    # The node's field permissions: the legal representative's ID number is hidden here.
+    await expect(page.locator("#f-amount")).to_be_disabled()
+    await expect(page.locator("#f-legal_rep_id_number")).to_have_count(0)
+    await fits_a_phone(page)
+    await page.screenshot(path=str(tmp_path / "approval-phone.png"), full_page=True)
+
+    # This node requires a comment: the refusal is shown, nothing happens.
+    status = page.locator("#act-status")
+    await page.click("button[value=approve]")
+    await expect(status).to_have_text("请先填写审批意见。")
+    await page.get_by_label("审批意见").first.fill("反担保充足，风险可控")
+    await page.dblclick("button[value=approve]")  # a double click: one approval
+    await expect(page.locator("section.task")).to_have_count(0)
+    await expect(page.locator(".timeline")).to_contain_text("节点决定 · 风险管理部审查 · 同意")
+    await context.close()
+    async with as_user(make_client, gx, "risk") as (client, _):
+        history = (await client.get(f"/t/{gx.slug}/api/approvals/{instance}")).json()["history"]
+    assert [h["op"] for h in history] == ["start", "approve"]
+
+    # Legal approves; over ¥5,000,000 the route goes to the review committee.
+    await act(make_client, gx, "legal", instance)
+    context, page = await signed_in(browser, base_url, gx, "c1")
+    await page.goto(f"{base_url}/t/{gx.slug}/inbox")
+    item = page.locator(f"a[href$='/approvals/{instance}']")
+    await expect(item).to_contain_text("评审委员会表决")
+    await item.click()
+    await page.wait_for_url(re.compile(rf".*/approvals/{instance}$"))
+    await expect(page.locator("button[value=abstain]")).to_be_visible()  # a vote
+    routed = page.locator(".fact-routed", has_text="评审委员会表决")
+    await expect(routed).to_contain_text("amount > 5000000")
+    await expect(routed).to_contain_text("amount = 6000000")
+    await fits_a_phone(page)
+
+    # Meanwhile the same member approves elsewhere: this page is stale now.
+    await act(make_client, gx, "c1", instance)
+    await page.click("button[value=approve]")
+    await expect(page.locator("#act-status")).to_contain_text("已被处理")
+    await expect(page.locator("#act-status")).to_contain_text("审批中")
+    await page.screenshot(path=str(tmp_path / "approval-stale.png"), full_page=True)
+    await context.close()
