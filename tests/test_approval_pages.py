@@ -77,19 +77,26 @@ async def as_user(
         yield client, {"X-CSRF-Token": csrf}
 
 
-async def start_approval(make_client: ClientFactory, gx: Gx, amount: int, **extra: Any) -> str:
-    """An application from head office (no branch review) submitted and its approval started
-    by the account manager; the approval's id."""
+async def submitted_record(make_client: ClientFactory, gx: Gx, amount: int) -> str:
+    """An application from head office (no branch review) submitted by the account manager."""
     api = f"/t/{gx.slug}/api/forms/application/records"
-    data = {**APPLICATION, "branch": "hq", "amount": amount, **extra}
+    data = {**APPLICATION, "branch": "hq", "amount": amount}
     async with as_user(make_client, gx, "am") as (client, headers):
         made = await client.post(api, json={"data": data}, headers=headers)
         assert made.status_code == 201, made.text
         record = made.json()["id"]
         submitted = await client.post(f"{api}/{record}/submit", headers=headers)
         assert submitted.status_code == 200, submitted.text
+    return str(record)
+
+
+async def start_approval(make_client: ClientFactory, gx: Gx, amount: int) -> str:
+    """The approval of a fresh submitted application, started by its account manager."""
+    record = await submitted_record(make_client, gx, amount)
+    async with as_user(make_client, gx, "am") as (client, headers):
         started = await client.post(
-            f"{api}/{record}/approval", headers={**headers, "Idempotency-Key": uuid.uuid4().hex}
+            f"/t/{gx.slug}/api/forms/application/records/{record}/approval",
+            headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
         )
         assert started.status_code == 201, started.text
     return str(started.json()["instance"]["id"])
@@ -190,6 +197,11 @@ async def test_the_approval_page_shows_the_node_and_its_buttons(
     assert "amount &gt; 5000000" in committee and "amount = 6000000" in committee
     assert "评审委员会表决" in committee
 
+    record = (await page(make_client, gx, "am", path)).text
+    record_url = re.search(r'href="(/t/[^"]+/forms/application/records/[^"]+)"', record)
+    assert record_url
+    on_record = await page(make_client, gx, "am", record_url.group(1).split(gx.slug, 1)[1])
+    assert f'href="/t/{gx.slug}{path}"' in on_record.text  # the record links to its approval
     submitter = (await page(make_client, gx, "am", path)).text
     assert buttons(submitter) == {"cancel", "comment"}  # approvers have acted: no withdraw
     assert "data-task=" not in submitter

@@ -10,7 +10,7 @@ from pathlib import Path
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from .conftest import PASSWORD, PHONE, ClientFactory
-from .test_approval_pages import Gx, act, as_user, demo_guarantor, start_approval
+from .test_approval_pages import Gx, act, as_user, demo_guarantor, submitted_record
 
 
 async def signed_in(
@@ -36,7 +36,16 @@ async def test_inbox_to_approval_over_the_limit_reaches_the_committee(
     base_url: str, browser: Browser, make_client: ClientFactory, tmp_path: Path
 ) -> None:
     gx = await demo_guarantor()
-    instance = await start_approval(make_client, gx, 6_000_000)
+    record = await submitted_record(make_client, gx, 6_000_000)
+
+    # The account manager starts the approval from the submitted record's page.
+    context, page = await signed_in(browser, base_url, gx, "am")
+    await page.goto(f"{base_url}/t/{gx.slug}/forms/application/records/{record}")
+    await page.click("button[data-start-approval]")
+    await page.wait_for_url(re.compile(r".*/approvals/[0-9a-f-]{36}$"))
+    instance = page.url.rsplit("/", 1)[1]
+    await expect(page.locator("button[value=cancel]")).to_be_visible()  # the submitter's
+    await context.close()
 
     # The risk officer, on a phone: home → inbox → the approval.
     context, page = await signed_in(browser, base_url, gx, "risk")

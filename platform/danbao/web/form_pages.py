@@ -33,6 +33,7 @@ from danbao.records.definition import FormDefinition
 from danbao.records.logic import LogicState
 from danbao.records.validation import FieldError
 from danbao.web import widgets
+from danbao.web.approval_links import record_approval
 from danbao.web.errors import locale_of
 from danbao.web.guards import check_allowed
 from danbao.web.pickers import choices_for
@@ -441,6 +442,7 @@ async def _page(
     values: Mapping[str, Any],
     errors: list[FieldError] | None = None,
     status_code: int = 200,
+    approval: dict[str, Any] | None = None,
 ) -> Response:
     locale = locale_of(request)
     rules = ctx.rules
@@ -503,6 +505,7 @@ async def _page(
             else "",
             "autosave_url": autosave_url,
             "logic": logic.spec if logic is not None else None,
+            "approval": approval,
         },
         status_code=status_code,
     )
@@ -613,7 +616,8 @@ async def record_page(request: Request) -> Response:
         record = await record_in_scope(ctx, request)
         form = await pinned_form(ctx, record)
         values = apply_field_rules(record.data, ctx.rules)
-        return await _page(request, ctx, form, record=record, values=values)
+        approval = await record_approval(request, record, ctx.user)
+        return await _page(request, ctx, form, record=record, values=values, approval=approval)
     ctx = await authorise(request, "update")
     posted = await request.form()
     submitting = posted.get("action") == "submit"
