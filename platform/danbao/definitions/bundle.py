@@ -10,7 +10,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Any
 
-from .layout import Kind, path_for
+from .layout import Kind, path_for, template_path
 
 
 def canonical_json(value: Any) -> bytes:
@@ -34,6 +34,10 @@ class Bundle:
     permissions: dict[str, Any]
     reports: dict[str, dict[str, Any]]
     dictionaries: dict[str, dict[str, Any]] = field(default_factory=dict)
+    documents: dict[str, dict[str, Any]] = field(default_factory=dict)
+    """Document kinds (documents/<id>.json): contract, letter, each naming a template."""
+    templates: dict[str, str] = field(default_factory=dict)
+    """Template file name (``letter.html``) -> its HTML text."""
 
     def to_dict(self) -> dict[str, Any]:
         """File path -> content, the same shape ``load_bundle`` reads and ``from_dict`` takes."""
@@ -76,6 +80,8 @@ class Bundle:
             (Kind.WORKFLOW, self.workflows),
             (Kind.REPORT, self.reports),
             (Kind.DICTIONARY, self.dictionaries),
+            (Kind.DOCUMENT, self.documents),
         ):
             files.update({path_for(kind, item_id): items[item_id] for item_id in sorted(items)})
+        files.update({template_path(name): self.templates[name] for name in sorted(self.templates)})
         return files

@@ -17,11 +17,12 @@ from .errors import DefinitionError, join, pointer
 from .fieldkinds import RESERVED_DICTIONARIES, dictionary_references
 from .formschema import field_types
 from .graph import find_cycles
-from .layout import Kind, path_for
+from .layout import Kind, path_for, template_path
 from .numbering import NumberingPattern
 from .project import project_errors
 from .scope_conditions import ConditionSyntaxError, NotInSubset, compile_condition
 from .subject import subject_errors
+from .templates import FormShape, check_template
 
 Fields = dict[str, frozenset[str]]
 
@@ -36,6 +37,9 @@ class Catalog:
     workflows: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     reports: dict[str, dict[str, Any] | None] = field(default_factory=dict)
     dictionaries: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    documents: dict[str, dict[str, Any] | None] = field(default_factory=dict)
+    templates: dict[str, str | None] = field(default_factory=dict)
+    """File name in templates/ (``letter.html``) -> its text."""
 
     def fields_of(self, form_id: str) -> Fields | None:
         form = self.forms.get(form_id)
@@ -69,6 +73,7 @@ def crosscheck(catalog: Catalog) -> list[DefinitionError]:
     for dictionary in catalog.dictionaries.values():
         if dictionary is not None:
             errors += _dictionary(dictionary)
+    errors += _documents(catalog)
     return errors
 
 
@@ -121,6 +126,42 @@ def _dictionary(dictionary: dict[str, Any]) -> list[DefinitionError]:
                 walk(item["items"], join(at, "items"), depth + 1)
 
     walk(dictionary["items"], "/items", 0)
+    return errors
+
+
+def _documents(catalog: Catalog) -> list[DefinitionError]:
+    """Each declaration names a template, a form and a numbering that exist; each template
+    is checked against the form of every document rendered with it."""
+    errors: list[DefinitionError] = []
+    shapes: dict[str, list[FormShape | None]] = {name: [] for name in catalog.templates}
+    numbering = catalog.tenant["numbering"] if catalog.tenant is not None else None
+    for doc_id, doc in catalog.documents.items():
+        if doc is None:
+            continue
+        file = path_for(Kind.DOCUMENT, doc_id)
+        form = catalog.forms.get(doc["form"])
+        if doc["form"] not in catalog.forms:
+            errors.append(DefinitionError(file, "/form", f"no form {doc['form']!r} in forms/"))
+        if doc["template"] not in catalog.templates:
+            errors.append(
+                DefinitionError(
+                    file, "/template", f"no template {template_path(doc['template'])!r}"
+                )
+            )
+        else:
+            shapes[doc["template"]].append(FormShape.of(form) if form is not None else None)
+        key = doc.get("numbering")
+        if key is not None and numbering is not None and key not in numbering:
+            errors.append(
+                DefinitionError(file, "/numbering", f"no numbering {key!r} in tenant.json")
+            )
+    for name, text in catalog.templates.items():
+        if text is None:
+            continue
+        for shape in shapes[name] or [None]:
+            for error in check_template(template_path(name), text, shape):
+                if error not in errors:
+                    errors.append(error)
     return errors
 
 

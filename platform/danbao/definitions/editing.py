@@ -11,6 +11,7 @@ the editor can mark the line.
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,9 +21,11 @@ from json_source_map.errors import InvalidInputError
 from .bundle import Bundle
 from .errors import BundleInvalid, DefinitionError
 from .jsonfile import decode
+from .layout import is_text
 from .validate import validate_bundle_dict
 
 MAX_TEXT = 1024 * 1024  # one definition file's limit (layout.MAX_FILE_BYTES)
+_LINE = re.compile(r"line (\d+): ")
 
 
 @dataclass(frozen=True)
@@ -53,15 +56,27 @@ def check_file_text(
     raw = text.encode("utf-8")
     if len(raw) > MAX_TEXT:
         return None, [Located(path, "", f"file is {len(raw)} bytes, over the 1 MiB limit")]
-    content, errors = decode(path, raw)
-    if errors:
-        return None, [_at_syntax(e, text) for e in errors]
+    if is_text(path):
+        content: Any = text  # a template: its errors carry their line already
+    else:
+        content, errors = decode(path, raw)
+        if errors:
+            return None, [_at_syntax(e, text) for e in errors]
     candidate = dict(files)
     candidate[path] = content
     try:
         return validate_bundle_dict(candidate), []
     except BundleInvalid as invalid:
+        if is_text(path):
+            return None, [_template_line(e, path) for e in invalid.errors]
         return None, _locate(invalid.errors, path, text)
+
+
+def _template_line(error: DefinitionError, path: str) -> Located:
+    """A template's error says ``line N: …``; the editor gets N as the line."""
+    match = _LINE.match(error.message) if error.file == path else None
+    line = int(match[1]) if match else None
+    return Located(error.file, error.pointer, error.message, line, 1 if line else None)
 
 
 def _at_syntax(error: DefinitionError, text: str) -> Located:

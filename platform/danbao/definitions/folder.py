@@ -15,7 +15,7 @@ from typing import Any
 
 from . import layout
 from .errors import DefinitionError
-from .jsonfile import decode
+from .jsonfile import decode, decode_text
 
 
 class _TooBig(Exception):
@@ -72,7 +72,8 @@ class FolderReader:
             if child.is_dir():
                 self._error(path + "/", f"unknown folder: a bundle holds only {layout.ALLOWED}")
             elif layout.kind_of(path) is None:
-                self._error(path, f"unknown file: {folder}/ holds only *.json files")
+                holds = "lowercase-named *.html" if folder == "templates" else "*.json"
+                self._error(path, f"unknown file: {folder}/ holds only {holds} files")
             else:
                 self._read_file(child, path)
 
@@ -104,7 +105,7 @@ class FolderReader:
         if len(raw) > layout.MAX_FILE_BYTES:
             self._error(path, "file is over the 1 MiB limit")
             return
-        content, errors = decode(path, raw)
+        content, errors = decode_text(path, raw) if layout.is_text(path) else decode(path, raw)
         self.errors += errors
         if not errors:
             self.files[path] = content

@@ -86,6 +86,17 @@ def decode(file: str, raw: bytes) -> tuple[Any, list[DefinitionError]]:
     return (None, errors) if errors else (content, [])
 
 
+def decode_text(file: str, raw: bytes) -> tuple[Any, list[DefinitionError]]:
+    """Decode a text file of the bundle (a template): strict UTF-8, no byte-order mark."""
+    try:
+        return raw.decode("utf-8").removeprefix("\ufeff"), []
+    except UnicodeDecodeError as exc:
+        bad = f"0x{raw[exc.start]:02x}"
+        return None, [
+            DefinitionError(file, "", f"not UTF-8 text: invalid byte {bad} at offset {exc.start}")
+        ]
+
+
 def depth_errors(file: str, content: Any) -> list[DefinitionError]:
     """Refuse content nested deeper than ``MAX_DEPTH`` (checked without recursion)."""
     stack: list[tuple[Any, int]] = [(content, 0)]

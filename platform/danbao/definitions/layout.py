@@ -11,10 +11,11 @@ MAX_FILES = 500
 
 ALLOWED = (
     "tenant.json, permissions.json, forms/*.json, workflows/*.json, reports/*.json, "
-    "dictionaries/*.json"
+    "dictionaries/*.json, documents/*.json, templates/*.html"
 )
 
 _ID_FILE = re.compile(r"[^/]+\.json")
+_TEMPLATE_FILE = re.compile(r"[a-z][a-z0-9_-]{0,62}\.html")
 
 
 class Kind(Enum):
@@ -26,6 +27,12 @@ class Kind(Enum):
     WORKFLOW = "workflow"
     REPORT = "report"
     DICTIONARY = "dictionary"
+    DOCUMENT = "document"
+    TEMPLATE = "template"
+    """An HTML template: text, not JSON, checked by ``templates.py`` (no meta-schema)."""
+
+
+JSON_KINDS = tuple(kind for kind in Kind if kind is not Kind.TEMPLATE)
 
 
 SINGLE_FILES = {"tenant.json": Kind.TENANT, "permissions.json": Kind.PERMISSIONS}
@@ -34,6 +41,8 @@ FOLDERS = {
     "workflows": Kind.WORKFLOW,
     "reports": Kind.REPORT,
     "dictionaries": Kind.DICTIONARY,
+    "documents": Kind.DOCUMENT,
+    "templates": Kind.TEMPLATE,
 }
 FOLDER_OF = {kind: folder for folder, kind in FOLDERS.items()}
 
@@ -43,9 +52,16 @@ def kind_of(path: str) -> Kind | None:
     if path in SINGLE_FILES:
         return SINGLE_FILES[path]
     folder, _, name = path.partition("/")
-    if folder in FOLDERS and _ID_FILE.fullmatch(name):
-        return FOLDERS[folder]
-    return None
+    if folder not in FOLDERS:
+        return None
+    kind = FOLDERS[folder]
+    pattern = _TEMPLATE_FILE if kind is Kind.TEMPLATE else _ID_FILE
+    return kind if pattern.fullmatch(name) else None
+
+
+def is_text(path: str) -> bool:
+    """Held as text (a template), not parsed JSON."""
+    return kind_of(path) is Kind.TEMPLATE
 
 
 def stem(path: str) -> str:
@@ -55,3 +71,8 @@ def stem(path: str) -> str:
 
 def path_for(kind: Kind, item_id: str) -> str:
     return f"{FOLDER_OF[kind]}/{item_id}.json"
+
+
+def template_path(name: str) -> str:
+    """``letter.html`` -> ``templates/letter.html``."""
+    return f"{FOLDER_OF[Kind.TEMPLATE]}/{name}"

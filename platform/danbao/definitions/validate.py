@@ -101,9 +101,13 @@ def _check_file(
     kind: Kind, path: str, content: Any, schemas_dir: Path | None
 ) -> list[DefinitionError]:
     errors = validate_file(kind, path, content, schemas_dir)
-    if kind in (Kind.FORM, Kind.WORKFLOW, Kind.REPORT, Kind.DICTIONARY) and isinstance(
-        content, dict
-    ):
+    if kind in (
+        Kind.FORM,
+        Kind.WORKFLOW,
+        Kind.REPORT,
+        Kind.DICTIONARY,
+        Kind.DOCUMENT,
+    ) and isinstance(content, dict):
         item_id = content.get("id")
         expected = layout.stem(path)
         if isinstance(item_id, str) and item_id != expected:
@@ -120,7 +124,7 @@ def _check_file(
     return errors
 
 
-def _register(catalog: Catalog, kind: Kind, path: str, content: dict[str, Any] | None) -> None:
+def _register(catalog: Catalog, kind: Kind, path: str, content: Any) -> None:
     item_id = layout.stem(path)
     match kind:
         case Kind.TENANT:
@@ -135,6 +139,10 @@ def _register(catalog: Catalog, kind: Kind, path: str, content: dict[str, Any] |
             catalog.reports[item_id] = content
         case Kind.DICTIONARY:
             catalog.dictionaries[item_id] = content
+        case Kind.DOCUMENT:
+            catalog.documents[item_id] = content
+        case Kind.TEMPLATE:
+            catalog.templates[path.rsplit("/", 1)[-1]] = content
 
 
 def _build(files: dict[str, Any]) -> Bundle:
@@ -152,4 +160,10 @@ def _build(files: dict[str, Any]) -> Bundle:
         permissions=files["permissions.json"],
         reports=items(Kind.REPORT),
         dictionaries=items(Kind.DICTIONARY),
+        documents=items(Kind.DOCUMENT),
+        templates={
+            path.rsplit("/", 1)[-1]: text
+            for path, text in sorted(files.items())
+            if layout.kind_of(path) is Kind.TEMPLATE
+        },
     )
