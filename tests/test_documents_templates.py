@@ -25,8 +25,9 @@ from danbao.documents.compose import Facts, compose_html
 from danbao.documents.pdf import html_to_pdf
 from danbao.documents.render import Context, environment, render_html
 
+from .documents_helpers import starter_with_documents
+
 GXDB = REPO_ROOT / "tenants" / "gxdb"
-STARTER_DOCUMENTS = Path(__file__).parent / "fixtures" / "starter_documents"
 GX_DATA: dict[str, Any] = {
     "applicant_name": "成都蜀锦科技有限公司",
     "uscc": "91510100MA6CGUGA1W",
@@ -73,13 +74,6 @@ def one(errors: list[DefinitionError], file: str, fragment: str) -> DefinitionEr
 
 
 # --- publish-time checks ---------------------------------------------------------------
-
-
-def starter_with_documents(target: Path) -> Path:
-    """The starter template with the plain contract and letter of tests/fixtures."""
-    shutil.copytree(REPO_ROOT / "tenants" / "_template", target)
-    shutil.copytree(STARTER_DOCUMENTS, target, dirs_exist_ok=True)
-    return target
 
 
 @pytest.mark.parametrize("slug", ["gxdb", "qsnd", "starter"])

@@ -30,6 +30,7 @@ from danbao.web import api, pages
 from danbao.web.tenant_endpoint import LOGIN_CSRF_COOKIE
 
 from .conftest import PASSWORD, TEMPLATE, ClientFactory, TenantFixture, sign_in
+from .documents_helpers import starter_with_documents
 from .records_helpers import VALID
 
 PUBLIC = {
@@ -39,6 +40,9 @@ PUBLIC = {
     ("/t/{slug}/login", "POST"),
     # Vendors sign their callbacks instead of signing in (tests/test_plugins_esign_cn.py).
     ("/t/{slug}/api/callbacks/{plugin_id}", "POST"),
+    # A guarantee letter's verification page, reached by its QR code (test_documents.py).
+    ("/t/{slug}/verify/{token}", "GET"),
+    ("/t/{slug}/verify/{token}", "POST"),
 }
 
 
@@ -390,6 +394,24 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/api/attachments/{attachment_id}", "DELETE"): Sample(
         ("form:application", "create"), _ok(404)
     ),
+    # Documents (the world's version 2 declares the starter's contract and letter; no
+    # e-signature plug-in is enabled, so issuing is refused past the grant with 409, and
+    # the made-up document and token are 404). Real issuing: tests/test_documents.py.
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/document-previews/{doc_id}", "GET"): (
+        Sample(FORM, query=lambda w: {"format": "html"})
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/documents", "POST"): Sample(
+        ("form:application", "update"), _ok(409), json=lambda w: {"document": "letter"}
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/documents", "GET"): Sample(FORM),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/documents/{document_id}/pdf", "GET"): (
+        Sample(FORM, _ok(404))
+    ),
+    ("/t/{slug}/api/forms/{form_id}/records/{record_id}/documents/{document_id}/status", "POST"): (
+        Sample(("form:application", "update"), _ok(404), json=lambda w: {"status": "revoked"})
+    ),
+    ("/t/{slug}/verify/{token}", "GET"): Sample(None, _ok(404)),
+    ("/t/{slug}/verify/{token}", "POST"): Sample(None, _ok(404), form=lambda w: {}),
     # Plug-ins (the world enabled sandbox.messaging).
     ("/t/{slug}/admin/plugins", "GET"): Sample(("admin:plugins", "read")),
     ("/t/{slug}/admin/plugins/{plugin_id}", "POST"): Sample(
@@ -440,7 +462,9 @@ def test_every_route_has_a_sample() -> None:
 
 
 @pytest.fixture(scope="module")
-async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
+async def world(
+    app: Starlette, tenants: dict[str, TenantFixture], tmp_path_factory: pytest.TempPathFactory
+) -> World:
     slug = f"sweep{uuid.uuid4().hex[:8]}"
     tenant, _ = await create_tenant(
         slug, TEMPLATE, admin_email=f"admin@{slug}.test", admin_password=PASSWORD, operator="t"
@@ -490,6 +514,7 @@ async def world(app: Starlette, tenants: dict[str, TenantFixture]) -> World:
         )
         assert project.status_code == 201, project.text
     files = load_bundle(TEMPLATE).to_dict()
+    files.update(load_bundle(starter_with_documents(tmp_path_factory.mktemp("b") / "b")).to_dict())
     form = files["forms/application.json"]
     form["schema"]["properties"]["sweep_note"] = {"type": "string", "title": "备注"}
     form["ui"]["layout"][-1]["fields"].append("sweep_note")
@@ -564,6 +589,9 @@ def _path(path: str, world: World) -> str:
         "instance_id": world.instance_id,
         "project_id": world.project_id,
         "event": "accept",
+        "doc_id": "letter",
+        "document_id": "00000000-0000-0000-0000-0000000000a2",
+        "token": "sweep-token-unknown-0123456789",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 

@@ -28,6 +28,7 @@ LATER_WALLS = (
     importlib.import_module("danbao.db.migrations.0010_attachments"),
     importlib.import_module("danbao.db.migrations.0011_workflows"),
     importlib.import_module("danbao.db.migrations.0012_projects"),
+    importlib.import_module("danbao.db.migrations.0013_project_documents"),
 )
 
 

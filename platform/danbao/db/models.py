@@ -547,6 +547,41 @@ class Project(TenantModel):
         )
 
 
+class ProjectDocument(TenantModel):
+    """A contract or guarantee letter issued for an application: rendered from the tenant's
+    template, signed, stored (two StoredFiles), with the hashes that make it checkable.
+
+    Keyed to the application record until the project table exists (docs/documents.md).
+    A letter has a verification token (random, 192 bits) printed as its QR code;
+    ``public`` holds exactly what its public page shows, fixed at issue time.
+    """
+
+    record_id = fields.UUIDField()
+    form_id = fields.CharField(max_length=63)
+    document_id = fields.CharField(max_length=63)  # the declaration: documents/<id>.json
+    kind = fields.CharField(max_length=16)  # contract | letter
+    number = fields.CharField(max_length=64)
+    definition_version = fields.IntField()
+    template_sha256 = fields.CharField(max_length=64)
+    rendered_sha256 = fields.CharField(max_length=64)
+    rendered_file_id = fields.UUIDField()
+    signed_sha256 = fields.CharField(max_length=64)
+    signed_file_id = fields.UUIDField()
+    signed_with = fields.CharField(max_length=100)  # the e-signature plug-in
+    flow_id = fields.CharField(max_length=100)
+    verify_token = fields.CharField(max_length=64, null=True)
+    status = fields.CharField(max_length=16, default="valid")  # valid | released | revoked
+    public: Any = fields.JSONField(default=dict)
+    issued_by = fields.UUIDField()
+    issued_at = fields.DatetimeField(auto_now_add=True)
+    status_changed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "project_document"
+        unique_together = (("tenant_id", "number"), ("tenant_id", "verify_token"))
+        indexes = (("tenant_id", "record_id", "issued_at"),)
+
+
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
     User,
     Session,
@@ -568,5 +603,6 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     WorkflowTask,
     WorkflowAction,
     Project,
+    ProjectDocument,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

@@ -142,6 +142,16 @@ def _documents(catalog: Catalog) -> list[DefinitionError]:
         form = catalog.forms.get(doc["form"])
         if doc["form"] not in catalog.forms:
             errors.append(DefinitionError(file, "/form", f"no form {doc['form']!r} in forms/"))
+        if form is not None:
+            for role, name in doc.get("verification", {}).items():
+                if name not in form["schema"].get("properties", {}):
+                    errors.append(
+                        DefinitionError(
+                            file,
+                            pointer("verification", role),
+                            f"{name!r} is not a field of form {doc['form']!r}",
+                        )
+                    )
         if doc["template"] not in catalog.templates:
             errors.append(
                 DefinitionError(

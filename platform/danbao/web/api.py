@@ -29,6 +29,7 @@ from danbao.web import (
     attachments_api,
     callbacks_api,
     checks_api,
+    documents_api,
     form_editor,
     migrations_api,
     plugins_api,
@@ -456,6 +457,7 @@ ROUTES = [
     *records_export.ROUTES,  # before records_api: its {record_id} would take export.csv
     *checks_api.ROUTES,
     *signing_api.ROUTES,
+    *documents_api.ROUTES,
     *records_api.ROUTES,
     *migrations_api.ROUTES,
     *approvals_api.ROUTES,

@@ -22,6 +22,7 @@ from danbao.web import (
     migration_pages,
     plugin_pages,
     simulator_page,
+    verify_pages,
 )
 from danbao.web.csrf import check_login_csrf
 from danbao.web.errors import locale_of
@@ -129,4 +130,5 @@ ROUTES = [
     *plugin_pages.ROUTES,
     *approval_pages.ROUTES,
     *simulator_page.ROUTES,
+    *verify_pages.ROUTES,
 ]

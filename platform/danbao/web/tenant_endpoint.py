@@ -81,7 +81,12 @@ async def _authenticate(request: Request) -> Authenticated | None:
     return await from_session_token(token) if token else None
 
 
-def tenant_endpoint(*, login_required: bool = True) -> Callable[[Handler], Handler]:
+def tenant_endpoint(
+    *, login_required: bool = True, authenticate: bool = True
+) -> Callable[[Handler], Handler]:
+    """``authenticate=False``: a public page that never reads a session or token, so it
+    acts with no one's authority and needs no CSRF token (the verification page)."""
+
     def decorate(handler: Handler) -> Handler:
         @functools.wraps(handler)
         async def endpoint(request: Request) -> Response:
@@ -95,7 +100,7 @@ def tenant_endpoint(*, login_required: bool = True) -> Callable[[Handler], Handl
             with tenant_scope(TenantContext(tenant.id, tenant.slug)):
                 try:
                     async with in_transaction():
-                        auth = await _authenticate(request)
+                        auth = await _authenticate(request) if authenticate else None
                         if auth is not None:
                             user = auth.user
                             set_principal(Principal("user", str(user.id), user.name))

@@ -1,0 +1,254 @@
+"""A record's documents over HTTP: preview, issue (render, sign, store), list, download,
+and release or revoke a letter.
+
+Everything is authorised like the record itself (``read`` or ``update`` on its form, the
+record in the caller's data scope), so another tenant's or an out-of-scope document is
+the same 404 as a missing one. See docs/documents.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from typing import Any
+
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from danbao.audit import record_event
+from danbao.db.models import ProjectDocument, Record, StoredFile
+from danbao.documents.compose import UnknownDocument
+from danbao.documents.issuing import NotForThisForm, NotSignedAtOnce, issue, render_preview
+from danbao.plugins.errors import PluginError
+from danbao.web.errors import HttpError
+from danbao.web.guards import read_json
+from danbao.web.plugins_api import plugin_http_error
+from danbao.web.records_api import authorise, record_in_scope
+from danbao.web.records_export import content_disposition
+from danbao.web.tenant_endpoint import cookie_path, services_of, tenant_endpoint
+
+STATUSES = ("valid", "released", "revoked")
+# Tenant-authored HTML shown on our origin: no script, no fetching, only inline styles
+# and the data: images the renderer itself makes.
+PREVIEW_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
+
+
+def document_json(row: ProjectDocument) -> dict[str, Any]:
+    return {
+        "id": str(row.id),
+        "record_id": str(row.record_id),
+        "document": row.document_id,
+        "kind": row.kind,
+        "number": row.number,
+        "status": row.status,
+        "definition_version": row.definition_version,
+        "template_sha256": row.template_sha256,
+        "rendered_sha256": row.rendered_sha256,
+        "signed_sha256": row.signed_sha256,
+        "signed_with": row.signed_with,
+        "verify_token": row.verify_token,
+        "issued_by": str(row.issued_by),
+        "issued_at": row.issued_at.isoformat(),
+    }
+
+
+def verify_base(request: Request) -> str:
+    """This tenant's public verification URL, without the token (its own host if it has one)."""
+    return str(request.base_url).rstrip("/") + cookie_path(request) + "verify/"
+
+
+async def _document(record: Record, request: Request) -> ProjectDocument:
+    try:
+        document_id = uuid.UUID(request.path_params["document_id"])
+    except ValueError as exc:
+        raise HttpError(404, "not_found") from exc
+    row = await ProjectDocument.filter(id=document_id, record_id=record.id).first()
+    if row is None:
+        raise HttpError(404, "not_found")
+    return row
+
+
+@tenant_endpoint()
+async def preview(request: Request) -> Response:
+    """
+    summary: The document rendered from today's template and the record, not numbered or signed
+    tags: [documents]
+    parameters:
+      - {name: format, in: query, schema: {type: string, enum: [html, pdf]}}
+    responses:
+      200: {description: "text/html or application/pdf"}
+      404: {description: No such record in scope, or the bundle declares no such document}
+      422: {description: The document is rendered from another form}
+    """
+    ctx = await authorise(request, "read")
+    record = await record_in_scope(ctx, request)
+    as_pdf = request.query_params.get("format", "html") == "pdf"
+    try:
+        body = await render_preview(
+            ctx.bundle, ctx.version, request.path_params["doc_id"], record, pdf=as_pdf
+        )
+    except UnknownDocument as exc:
+        raise HttpError(404, "not_found") from exc
+    except NotForThisForm as exc:
+        raise HttpError(422, "invalid", details=[{"pointer": "", "message": str(exc)}]) from exc
+    headers = {"Content-Security-Policy": PREVIEW_CSP, "Cache-Control": "no-store"}
+    media = "application/pdf" if as_pdf else "text/html; charset=utf-8"
+    return Response(body, media_type=media, headers=headers)
+
+
+@tenant_endpoint()
+async def issue_document(request: Request) -> Response:
+    """
+    summary: Issue a document for the record — number, render, PDF, sign, store, with hashes
+    tags: [documents]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [document]
+            properties:
+              document: {type: string, description: "a documents/<id>.json of the bundle"}
+              plugin: {type: string, description: "e-signature plug-in (default: own seal)"}
+    responses:
+      201: {description: "the issued document: number, hashes, verify_token"}
+      404: {description: No such record in scope, or no such document declared}
+      409: {description: No e-signature plug-in enabled, or it does not sign at once}
+      422: {description: "details: [{pointer, message}]"}
+    """
+    ctx = await authorise(request, "update")
+    record = await record_in_scope(ctx, request, for_update=True)
+    body = await read_json(request)
+    if not isinstance(body, dict) or not isinstance(body.get("document"), str):
+        raise HttpError(
+            422, "invalid", details=[{"pointer": "/document", "message": "a document id"}]
+        )
+    services = services_of(request)
+    try:
+        issued = await issue(
+            ctx.bundle,
+            ctx.version,
+            body["document"],
+            record,
+            gateway=services.plugins,
+            store=services.store,
+            verify_base=verify_base(request),
+            issued_by=str(ctx.user.id),
+            plugin_id=str(body["plugin"]) if body.get("plugin") else None,
+        )
+    except UnknownDocument as exc:
+        raise HttpError(404, "not_found") from exc
+    except NotForThisForm as exc:
+        raise HttpError(
+            422, "invalid", details=[{"pointer": "/document", "message": str(exc)}]
+        ) from exc
+    except NotSignedAtOnce as exc:
+        raise HttpError(409, "document_not_signed") from exc
+    except PluginError as failure:
+        raise plugin_http_error(failure) from failure
+    return JSONResponse(document_json(issued.document), 201)
+
+
+@tenant_endpoint()
+async def list_documents(request: Request) -> Response:
+    """
+    summary: The record's issued documents, newest first
+    tags: [documents]
+    responses:
+      200: {description: "{items: [document]}"}
+      404: {description: No such record in scope}
+    """
+    ctx = await authorise(request, "read")
+    record = await record_in_scope(ctx, request)
+    rows = await ProjectDocument.filter(record_id=record.id).order_by("-issued_at")
+    return JSONResponse({"items": [document_json(row) for row in rows]})
+
+
+@tenant_endpoint()
+async def download(request: Request) -> Response:
+    """
+    summary: Download an issued document's signed PDF (or, with variant=rendered, the unsigned one)
+    tags: [documents]
+    parameters:
+      - {name: variant, in: query, schema: {type: string, enum: [signed, rendered]}}
+    responses:
+      200: {description: application/pdf}
+      404: {description: No such record in scope, or no such document of it}
+    """
+    ctx = await authorise(request, "read")
+    record = await record_in_scope(ctx, request)
+    row = await _document(record, request)
+    rendered = request.query_params.get("variant") == "rendered"
+    stored = await StoredFile.get(id=row.rendered_file_id if rendered else row.signed_file_id)
+    pdf = await services_of(request).store.get(stored.key)
+    await record_event(
+        "document.downloaded",
+        "project_document",
+        str(row.id),
+        {"variant": "rendered" if rendered else "signed"},
+    )
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": content_disposition(stored.filename),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+@tenant_endpoint()
+async def change_status(request: Request) -> Response:
+    """
+    summary: Release or revoke an issued document; its public verification page shows the status
+    tags: [documents]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            required: [status, reason]
+            properties:
+              status: {type: string, enum: [valid, released, revoked]}
+              reason: {type: string}
+    responses:
+      200: {description: the document}
+      404: {description: No such record in scope, or no such document of it}
+      422: {description: "details: [{pointer, message}]"}
+    """
+    ctx = await authorise(request, "update")
+    record = await record_in_scope(ctx, request)
+    row = await _document(record, request)
+    body = await read_json(request)
+    details = []
+    if not isinstance(body, dict) or body.get("status") not in STATUSES:
+        details.append({"pointer": "/status", "message": "one of " + ", ".join(STATUSES)})
+    if not isinstance(body, dict) or not str(body.get("reason") or "").strip():
+        details.append({"pointer": "/reason", "message": "say why"})
+    if details:
+        raise HttpError(422, "invalid", details=details)
+    before = row.status
+    row.status = body["status"]
+    row.status_changed_at = dt.datetime.now(dt.UTC)
+    await ProjectDocument.filter(tenant_id=row.tenant_id, id=row.id).update(
+        status=row.status, status_changed_at=row.status_changed_at
+    )
+    await record_event(
+        "document.status_changed",
+        "project_document",
+        str(row.id),
+        {"from": before, "to": row.status, "reason": str(body["reason"])[:500]},
+    )
+    return JSONResponse(document_json(row))
+
+
+_RECORD = "/forms/{form_id}/records/{record_id}"
+ROUTES = [
+    Route(_RECORD + "/document-previews/{doc_id}", preview, methods=["GET"]),
+    Route(_RECORD + "/documents", issue_document, methods=["POST"]),
+    Route(_RECORD + "/documents", list_documents, methods=["GET"]),
+    Route(_RECORD + "/documents/{document_id}/pdf", download, methods=["GET"]),
+    Route(_RECORD + "/documents/{document_id}/status", change_status, methods=["POST"]),
+]

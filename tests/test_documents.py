@@ -1,0 +1,277 @@
+"""Issuing documents for real: the letter is numbered, rendered, signed with the tenant's
+PAdES seal, stored with its hashes; its public page confirms it without private data and
+compares an uploaded copy; downloads are authorised like the record."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pypdf
+import pytest
+from playwright.async_api import Browser, expect
+from starlette.applications import Starlette
+from tortoise.transactions import in_transaction
+
+from danbao.db.models import AuditEvent, ProjectDocument
+from danbao.plugins.local_pades import LocalPadesSigner, seal_settings
+from danbao.plugins.pades import Seal, new_seal, verify_pdf
+from danbao.plugins.tenant_config import configure
+from danbao.provisioning import create_tenant
+from danbao.services import Services
+from danbao.tenancy.context import tenant_scope
+
+from .conftest import PASSWORD, PHONE, ClientFactory, TenantFixture, sign_in
+from .documents_helpers import starter_with_documents
+from .records_helpers import VALID, VALID_ID, new_user, records_url
+
+GUARANTOR = "示例融资担保有限公司"
+
+
+@dataclass(frozen=True)
+class DocTenant:
+    tenant: TenantFixture
+    seal: Seal
+    manager: str
+
+
+@pytest.fixture(scope="module")
+async def doc(app: Starlette, tmp_path_factory: pytest.TempPathFactory) -> DocTenant:
+    """A tenant of the starter template with its contract and letter, and its own seal."""
+    services: Services = app.state.services
+    slug = f"doc{uuid.uuid4().hex[:8]}"
+    bundle = starter_with_documents(Path(tmp_path_factory.mktemp("bundle")) / "b")
+    tenant, _ = await create_tenant(
+        slug, bundle, admin_email=f"admin@{slug}.test", admin_password=PASSWORD, operator="t"
+    )
+    fixture = TenantFixture(slug, tenant.id, f"admin@{slug}.test", "")
+    seal = new_seal(GUARANTOR)
+    with tenant_scope(fixture.context):
+        async with in_transaction():
+            await configure(
+                services.keys, LocalPadesSigner, settings=seal_settings(seal, GUARANTOR)
+            )
+    manager, _ = await new_user(fixture, ["account_manager"])
+    return DocTenant(fixture, seal, manager)
+
+
+async def new_record(client: httpx.AsyncClient, slug: str, csrf: str) -> str:
+    created = await client.post(
+        records_url(slug), json={"data": VALID}, headers={"X-CSRF-Token": csrf}
+    )
+    assert created.status_code == 201, created.text
+    return str(created.json()["id"])
+
+
+def flat_text(pdf: bytes) -> str:
+    reader = pypdf.PdfReader(io.BytesIO(pdf))
+    return "".join(page.extract_text() for page in reader.pages).replace(" ", "").replace("\n", "")
+
+
+async def issued_letter(doc: DocTenant, make_client: ClientFactory) -> tuple[str, dict[str, Any]]:
+    slug = doc.tenant.slug
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, doc.manager)
+        record_id = await new_record(client, slug, csrf)
+        issued = await client.post(
+            records_url(slug, record_id, "documents"),
+            json={"document": "letter"},
+            headers={"X-CSRF-Token": csrf},
+        )
+    assert issued.status_code == 201, issued.text
+    return record_id, issued.json()
+
+
+async def test_a_letter_is_issued_signed_stored_and_verifies(
+    app: Starlette, make_client: ClientFactory, doc: DocTenant
+) -> None:
+    slug = doc.tenant.slug
+    record_id, letter = await issued_letter(doc, make_client)
+    assert letter["kind"] == "letter" and letter["status"] == "valid"
+    assert letter["number"].startswith("DBBH-") and len(letter["verify_token"]) >= 32
+    async with make_client() as client:
+        await sign_in(client, slug, doc.manager)
+        url = records_url(slug, record_id, "documents", letter["id"], "pdf")
+        signed = await client.get(url)
+        rendered = await client.get(url, params={"variant": "rendered"})
+        listed = (await client.get(records_url(slug, record_id, "documents"))).json()["items"]
+    assert signed.status_code == 200 and signed.headers["content-type"] == "application/pdf"
+    assert hashlib.sha256(signed.content).hexdigest() == letter["signed_sha256"]
+    assert hashlib.sha256(rendered.content).hexdigest() == letter["rendered_sha256"]
+    assert [item["id"] for item in listed] == [letter["id"]]
+
+    # The signature verifies against the tenant's root; one changed byte breaks it.
+    report = await verify_pdf(signed.content, doc.seal.root_pem)
+    assert report.ok and report.covers_whole_file and GUARANTOR in (report.signer or "")
+    tampered = bytearray(signed.content)
+    spot = signed.content.index(b"/Contents", len(signed.content) // 3) - 40
+    tampered[spot] ^= 0x01
+    assert not (await verify_pdf(bytes(tampered), doc.seal.root_pem)).ok
+
+    text = flat_text(signed.content)
+    assert "人民币叁佰万元整" in text and letter["number"] in text
+    assert "/verify/" + letter["verify_token"][:10] in text
+    assert VALID_ID not in text  # the letter template prints no ID number
+
+    with tenant_scope(doc.tenant.context):
+        async with in_transaction():
+            actions = await AuditEvent.filter(object_id=letter["id"]).values_list(
+                "action", flat=True
+            )
+    assert {"document.issued", "document.signed", "document.downloaded"} <= set(actions)
+
+
+async def test_the_public_page_confirms_without_private_data(
+    make_client: ClientFactory, doc: DocTenant
+) -> None:
+    slug = doc.tenant.slug
+    record_id, letter = await issued_letter(doc, make_client)
+    page_url = f"/t/{slug}/verify/{letter['verify_token']}"
+    async with make_client() as client:
+        page = await client.get(page_url)
+        unknown = await client.get(f"/t/{slug}/verify/{'x' * 32}")
+        await sign_in(client, slug, doc.manager)
+        signed = (
+            await client.get(records_url(slug, record_id, "documents", letter["id"], "pdf"))
+        ).content
+    assert page.status_code == 200 and unknown.status_code == 404
+    html = page.text
+    assert letter["number"] in html and GUARANTOR in html and 'data-status="valid"' in html
+    assert "人民币叁佰万元整" in html and "中国银行福州分行" in html
+    assert VALID["applicant_name"] not in html  # the debtor is masked
+    assert VALID_ID not in html and VALID["contact_mobile"] not in html
+    assert page.headers["cache-control"] == "no-store"
+
+    async with make_client() as visitor:  # no session: a bank clerk with the PDF
+        good = await visitor.post(page_url, files={"file": ("保函.pdf", signed, "application/pdf")})
+        changed = signed.replace(b"%%EOF", b"%%EOF\n% appended", 1)
+        bad = await visitor.post(page_url, files={"file": ("保函.pdf", changed, "application/pdf")})
+    assert 'data-matches="yes"' in good.text and 'data-matches="no"' in bad.text
+
+    with tenant_scope(doc.tenant.context):
+        async with in_transaction():
+            events = await AuditEvent.filter(
+                object_id=letter["id"], action="document.verified"
+            ).order_by("seq")
+    assert [e.data.get("matches") for e in events] == [None, True, False]
+    assert all(e.actor_kind == "anonymous" for e in events)
+    assert all(set(e.data) <= {"via", "matches", "status"} for e in events)
+
+
+async def test_a_revoked_letter_says_so(make_client: ClientFactory, doc: DocTenant) -> None:
+    slug = doc.tenant.slug
+    record_id, letter = await issued_letter(doc, make_client)
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, doc.manager)
+        url = records_url(slug, record_id, "documents", letter["id"], "status")
+        refused = await client.post(url, json={"status": "gone"}, headers={"X-CSRF-Token": csrf})
+        changed = await client.post(
+            url, json={"status": "revoked", "reason": "银行退回"}, headers={"X-CSRF-Token": csrf}
+        )
+        page = await client.get(f"/t/{slug}/verify/{letter['verify_token']}")
+    pointers = [d["pointer"] for d in refused.json()["error"]["details"]]
+    assert refused.status_code == 422 and pointers == ["/status", "/reason"]
+    assert changed.status_code == 200 and changed.json()["status"] == "revoked"
+    assert 'data-status="revoked"' in page.text and "已撤销" in page.text
+
+
+async def test_preview_contract_and_refusals(make_client: ClientFactory, doc: DocTenant) -> None:
+    slug = doc.tenant.slug
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, doc.manager)
+        record_id = await new_record(client, slug, csrf)
+        base = records_url(slug, record_id, "document-previews")
+        html = await client.get(base + "/contract")
+        pdf = await client.get(base + "/contract", params={"format": "pdf"})
+        missing = await client.get(base + "/receipt")
+        contract = await client.post(
+            records_url(slug, record_id, "documents"),
+            json={"document": "contract"},
+            headers={"X-CSRF-Token": csrf},
+        )
+        unknown = await client.post(
+            records_url(slug, record_id, "documents"),
+            json={"document": "receipt"},
+            headers={"X-CSRF-Token": csrf},
+        )
+    assert html.status_code == 200 and "sandbox" in html.headers["content-security-policy"]
+    assert "人民币叁佰万元整" in html.text and "预览" in html.text
+    assert pdf.status_code == 200 and "人民币叁佰万元整" in flat_text(pdf.content)
+    assert missing.status_code == 404 and unknown.status_code == 404
+    assert contract.status_code == 201 and contract.json()["verify_token"] is None
+    assert contract.json()["number"].startswith("DBHT-")
+
+
+async def test_another_tenant_or_scope_gets_404(
+    make_client: ClientFactory, doc: DocTenant, tenants: dict[str, TenantFixture]
+) -> None:
+    slug = doc.tenant.slug
+    record_id, letter = await issued_letter(doc, make_client)
+    path = f"documents/{letter['id']}/pdf"
+    beta = tenants["beta"]
+    async with make_client() as client:
+        await sign_in(client, "beta", beta.manager_email)  # may read beta's applications
+        foreign = await client.get(records_url("beta", record_id, path))
+        foreign_list = await client.get(records_url("beta", record_id, "documents"))
+        foreign_verify = await client.get(f"/t/beta/verify/{letter['verify_token']}")
+    other, _ = await new_user(doc.tenant, ["account_manager"])  # own scope: not this record
+    async with make_client() as client:
+        await sign_in(client, slug, other)
+        out_of_scope = await client.get(records_url(slug, record_id, path))
+    assert foreign.status_code == 404 and foreign_list.status_code == 404
+    assert foreign_verify.status_code == 404 and out_of_scope.status_code == 404
+
+
+async def test_a_template_naming_a_missing_field_is_refused_at_publish(
+    make_client: ClientFactory, doc: DocTenant
+) -> None:
+    slug = doc.tenant.slug
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, doc.tenant.admin_email)
+        files = (await client.get(f"/t/{slug}/api/definitions/versions/1")).json()["files"]
+        files["templates/letter.html"] += "\n<p>{{ data.guarantee_fee | yuan }}</p>\n"
+        refused = await client.post(
+            f"/t/{slug}/api/definitions/versions",
+            json={"files": files},
+            headers={"X-CSRF-Token": csrf},
+        )
+    assert refused.status_code == 422
+    details = refused.json()["error"]["details"]
+    assert any(
+        d["file"] == "templates/letter.html" and "'guarantee_fee' is not a field" in d["message"]
+        for d in details
+    ), details
+    with tenant_scope(doc.tenant.context):
+        async with in_transaction():
+            assert await ProjectDocument.filter(kind="nothing").count() == 0
+
+
+async def test_the_verification_page_on_a_phone(
+    base_url: str, browser: Browser, make_client: ClientFactory, doc: DocTenant, tmp_path: Path
+) -> None:
+    slug = doc.tenant.slug
+    record_id, letter = await issued_letter(doc, make_client)
+    async with make_client() as client:
+        await sign_in(client, slug, doc.manager)
+        signed = (
+            await client.get(records_url(slug, record_id, "documents", letter["id"], "pdf"))
+        ).content
+    copy = tmp_path / "保函.pdf"
+    copy.write_bytes(signed)
+    context = await browser.new_context(viewport=PHONE, locale="zh-CN")
+    page = await context.new_page()
+    await page.goto(f"{base_url}/t/{slug}/verify/{letter['verify_token']}")
+    await expect(page.locator("[role=status]")).to_contain_text("有效")
+    await expect(page.locator("[data-field=number]")).to_have_text(letter["number"])
+    assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    await page.set_input_files("#pdf", str(copy))
+    await page.click("button[type=submit]")
+    await expect(page.locator("[data-matches]")).to_contain_text("一致")
+    assert await page.locator("[data-matches]").get_attribute("data-matches") == "yes"
+    await page.screenshot(path=str(tmp_path / "verify-phone.png"), full_page=True)
+    await context.close()
