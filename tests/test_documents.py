@@ -275,3 +275,19 @@ async def test_the_verification_page_on_a_phone(
     assert await page.locator("[data-matches]").get_attribute("data-matches") == "yes"
     await page.screenshot(path=str(tmp_path / "verify-phone.png"), full_page=True)
     await context.close()
+
+
+async def test_the_staff_page_issues_and_lists(make_client: ClientFactory, doc: DocTenant) -> None:
+    slug = doc.tenant.slug
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, doc.manager)
+        record_id = await new_record(client, slug, csrf)
+        url = f"/t/{slug}/forms/application/records/{record_id}/documents"
+        before = await client.get(url)
+        posted = await client.post(url, data={"csrf_token": csrf, "document": "letter"})
+        after = await client.get(posted.headers["location"])
+        record_page = await client.get(f"/t/{slug}/forms/application/records/{record_id}")
+    assert before.status_code == 200 and "出具保函" in before.text and "尚未出具" in before.text
+    assert posted.status_code == 303 and posted.headers["location"].endswith("?done=issued")
+    assert "DBBH-" in after.text and f"/t/{slug}/verify/" in after.text
+    assert f"{url}" in record_page.text

@@ -410,6 +410,10 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/api/forms/{form_id}/records/{record_id}/documents/{document_id}/status", "POST"): (
         Sample(("form:application", "update"), _ok(404), json=lambda w: {"status": "revoked"})
     ),
+    ("/t/{slug}/forms/{form_id}/records/{record_id}/documents", "GET"): Sample(FORM),
+    ("/t/{slug}/forms/{form_id}/records/{record_id}/documents", "POST"): Sample(
+        ("form:application", "update"), _ok(409), form=lambda w: {"document": "contract"}
+    ),
     ("/t/{slug}/verify/{token}", "GET"): Sample(None, _ok(404)),
     ("/t/{slug}/verify/{token}", "POST"): Sample(None, _ok(404), form=lambda w: {}),
     # Plug-ins (the world enabled sandbox.messaging).

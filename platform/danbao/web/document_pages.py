@@ -1,0 +1,85 @@
+"""The staff page of a record's documents: preview, issue, download, open the letter's
+public page. Authorised exactly like the API (``documents_api``): reading needs ``read``
+on the form and the record in scope, issuing needs ``update``.
+"""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.routing import Route
+
+from danbao.db.models import ProjectDocument
+from danbao.documents.compose import UnknownDocument
+from danbao.documents.issuing import NotForThisForm, NotSignedAtOnce, issue
+from danbao.plugins.errors import PluginError
+from danbao.web.admin_pages import _csrf
+from danbao.web.documents_api import verify_base
+from danbao.web.errors import HttpError
+from danbao.web.records_api import authorise, record_in_scope
+from danbao.web.templates import render
+from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
+
+
+def _url(request: Request) -> str:
+    p = request.path_params
+    return f"{cookie_path(request).rstrip('/')}/forms/{p['form_id']}/records/{p['record_id']}"
+
+
+@tenant_endpoint()
+async def documents_page(request: Request) -> Response:
+    ctx = await authorise(request, "read")
+    record = await record_in_scope(ctx, request)
+    declared = [
+        {"id": doc_id, **doc}
+        for doc_id, doc in sorted(ctx.bundle.documents.items())
+        if doc["form"] == record.form_id
+    ]
+    issued = await ProjectDocument.filter(record_id=record.id).order_by("-issued_at")
+    api = f"{cookie_path(request).rstrip('/')}/api/forms/{record.form_id}/records/{record.id}"
+    return render(
+        request,
+        "forms/documents.html",
+        {
+            "tenant": caller_of(request).tenant,
+            "csrf": _csrf(request),
+            "record": record,
+            "record_url": _url(request),
+            "api_url": api,
+            "declared": declared,
+            "issued": issued,
+            "verify_base": verify_base(request),
+            "can_issue": ctx.enforcer.allowed(ctx.user.roles, f"form:{ctx.form.form_id}", "update"),
+            "done": request.query_params.get("done"),
+        },
+    )
+
+
+@tenant_endpoint()
+async def issue_page(request: Request) -> Response:
+    ctx = await authorise(request, "update")
+    record = await record_in_scope(ctx, request, for_update=True)
+    form = await request.form()
+    services = services_of(request)
+    try:
+        await issue(
+            ctx.bundle,
+            ctx.version,
+            str(form.get("document") or ""),
+            record,
+            gateway=services.plugins,
+            store=services.store,
+            verify_base=verify_base(request),
+            issued_by=str(ctx.user.id),
+        )
+    except (UnknownDocument, NotForThisForm) as exc:
+        raise HttpError(404, "not_found") from exc
+    except (NotSignedAtOnce, PluginError) as exc:
+        raise HttpError(409, "document_not_signed") from exc
+    return RedirectResponse(f"{_url(request)}/documents?done=issued", 303)
+
+
+ROUTES = [
+    Route("/forms/{form_id}/records/{record_id}/documents", documents_page, methods=["GET"]),
+    Route("/forms/{form_id}/records/{record_id}/documents", issue_page, methods=["POST"]),
+]
