@@ -21,7 +21,7 @@ from danbao.definitions import Bundle, BundleInvalid, DefinitionError, load_bund
 from danbao.definitions.editing import check_file_text
 from danbao.definitions.templates import FILTERS
 from danbao.documents import filters
-from danbao.documents.compose import Facts, compose_html
+from danbao.documents.compose import Facts, RenderFailed, compose_html
 from danbao.documents.pdf import html_to_pdf
 from danbao.documents.render import Context, environment, render_html
 
@@ -275,3 +275,9 @@ def test_pdf_fetches_nothing_from_the_network() -> None:
         server.shutdown()
         server.server_close()
     assert hits == []
+
+
+def test_a_value_the_template_cannot_print_is_a_clear_refusal() -> None:
+    with pytest.raises(RenderFailed) as caught:
+        compose_html(load_bundle(GXDB), "letter", {**GX_DATA, "amount": "三百万"}, FACTS)
+    assert str(caught.value).startswith("templates/letter.html: ")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import socket
@@ -274,3 +275,37 @@ def test_an_attachment_round_trip_on_sqlite_and_local_files(demo_server: str) ->
         got = client.get(f"/t/qsnd/api/attachments/{refs[0]['id']}")
         assert got.status_code == 200 and got.content == photo
         assert got.headers["content-type"] == "image/jpeg"
+
+
+def test_a_letter_is_issued_and_verified_on_sqlite(demo_server: str) -> None:
+    """The demo's step 6 in embedded mode: qsnd's own letter, sealed, and its public page."""
+    data = {
+        "subject_type": "farmer",
+        "applicant_name": "李青山",
+        "id_number": _resident_id(),
+        "township": "qingshan",
+        "village": "红星村",
+        "category": "crop",
+        "main_product": "茶叶",
+        "land_area_mu": 20,
+        "amount": 300000,
+        "term_months": 12,
+        "lending_bank": "qs_rcb",
+        "purpose": "购买茶苗和肥料",
+    }
+    with httpx.Client(base_url=demo_server) as client:
+        headers = _signed_in(client, "qsnd", "loan_officer@qsnd.demo")
+        created = client.post(
+            "/t/qsnd/api/forms/agri_loan/records", json={"data": data}, headers=headers
+        )
+        assert created.status_code == 201, created.text
+        base = f"/t/qsnd/api/forms/agri_loan/records/{created.json()['id']}/documents"
+        issued = client.post(base, json={"document": "letter"}, headers=headers)
+        assert issued.status_code == 201, issued.text
+        letter = issued.json()
+        pdf = client.get(f"{base}/{letter['id']}/pdf")
+    assert letter["number"].startswith("QSBH-")
+    assert hashlib.sha256(pdf.content).hexdigest() == letter["signed_sha256"]
+    page = httpx.get(f"{demo_server}/t/qsnd/verify/{letter['verify_token']}")
+    assert page.status_code == 200 and "人民币叁拾万元整" in page.text
+    assert "李青山" not in page.text and data["id_number"] not in page.text

@@ -10,7 +10,10 @@ import datetime as dt
 from dataclasses import dataclass
 from typing import Any
 
+from jinja2 import TemplateError
+
 from danbao.definitions.bundle import Bundle
+from danbao.forms.invalid import InvalidValue
 
 from .qr import qr_data_uri
 from .render import Context, display_values, qr_markup, render_html
@@ -18,6 +21,11 @@ from .render import Context, display_values, qr_markup, render_html
 
 class UnknownDocument(LookupError):
     """The tenant's bundle declares no document with that id."""
+
+
+class RenderFailed(ValueError):
+    """The template met a value it cannot print (text where an amount belongs, a date
+    that is no date) or broke a sandbox rule; the message says which, for the caller."""
 
 
 @dataclass(frozen=True)
@@ -64,4 +72,7 @@ def compose_html(bundle: Bundle, doc_id: str, data: dict[str, Any], facts: Facts
             "template_version": facts.template_version,
         },
     )
-    return render_html(bundle.templates[doc["template"]], context)
+    try:
+        return render_html(bundle.templates[doc["template"]], context)
+    except (TemplateError, InvalidValue, ValueError, TypeError, ArithmeticError) as exc:
+        raise RenderFailed(f"templates/{doc['template']}: {exc}") from exc

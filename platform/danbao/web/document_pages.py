@@ -10,7 +10,7 @@ from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
 from danbao.db.models import ProjectDocument
-from danbao.documents.compose import UnknownDocument
+from danbao.documents.compose import RenderFailed, UnknownDocument
 from danbao.documents.issuing import NotForThisForm, NotSignedAtOnce, issue
 from danbao.plugins.errors import PluginError
 from danbao.web.admin_pages import _csrf
@@ -74,6 +74,8 @@ async def issue_page(request: Request) -> Response:
         )
     except (UnknownDocument, NotForThisForm) as exc:
         raise HttpError(404, "not_found") from exc
+    except RenderFailed as exc:
+        raise HttpError(422, "invalid", details=[{"pointer": "", "message": str(exc)}]) from exc
     except (NotSignedAtOnce, PluginError) as exc:
         raise HttpError(409, "document_not_signed") from exc
     return RedirectResponse(f"{_url(request)}/documents?done=issued", 303)

@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from danbao.audit import record_event
 from danbao.db.models import ProjectDocument, Record, StoredFile
-from danbao.documents.compose import UnknownDocument
+from danbao.documents.compose import RenderFailed, UnknownDocument
 from danbao.documents.issuing import NotForThisForm, NotSignedAtOnce, issue, render_preview
 from danbao.plugins.errors import PluginError
 from danbao.web.errors import HttpError
@@ -90,7 +90,7 @@ async def preview(request: Request) -> Response:
         )
     except UnknownDocument as exc:
         raise HttpError(404, "not_found") from exc
-    except NotForThisForm as exc:
+    except (NotForThisForm, RenderFailed) as exc:
         raise HttpError(422, "invalid", details=[{"pointer": "", "message": str(exc)}]) from exc
     headers = {"Content-Security-Policy": PREVIEW_CSP, "Cache-Control": "no-store"}
     media = "application/pdf" if as_pdf else "text/html; charset=utf-8"
@@ -139,7 +139,7 @@ async def issue_document(request: Request) -> Response:
         )
     except UnknownDocument as exc:
         raise HttpError(404, "not_found") from exc
-    except NotForThisForm as exc:
+    except (NotForThisForm, RenderFailed) as exc:
         raise HttpError(
             422, "invalid", details=[{"pointer": "/document", "message": str(exc)}]
         ) from exc
