@@ -112,6 +112,18 @@ def test_missing_field_filter_and_name_are_errors_with_their_line() -> None:
     assert not [e for e in errors if "'name'" in e.message]
 
 
+def test_names_the_template_binds_itself() -> None:
+    files = gx_files()
+    files["templates/letter.html"] = (
+        "{% set total = data.amount %}{% with bank = display.lending_bank %}{{ bank }}"
+        "{% endwith %}{% macro row(k, v) %}{{ k }}{{ v }}{% endmacro %}{{ row('a', total) }}"
+        "{% for k, v in [('a', 1)] %}{{ k }}{{ v }}{{ loop.index }}{% endfor %}"
+    )
+    Bundle.from_dict(files)
+    files["templates/letter.html"] = "{% with bank = display.lending_bank %}{% endwith %}{{ bank }}"
+    one(errors_with(files), "templates/letter.html", "unknown name 'bank'")
+
+
 def test_attributes_includes_and_syntax() -> None:
     files = gx_files()
     files["templates/letter.html"] = "{{ project.owner_phone }}\n{% include 'x.html' %}"

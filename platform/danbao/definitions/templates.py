@@ -118,6 +118,14 @@ class _Walker:
             for child in node.else_:
                 yield from self._visit(child, bound, rows)
             return
+        if isinstance(node, nodes.With):
+            # ``{% with a = data.x %}``: the values read the outer names, the body sees a.
+            for value in node.values:
+                yield from self._visit(value, bound, rows)
+            names = frozenset(n for target in node.targets for n in _names(target))
+            for child in node.body:
+                yield from self._visit(child, bound | names, rows)
+            return
         if isinstance(node, nodes.Macro | nodes.CallBlock):
             args = frozenset(a.name for a in node.args) | {"caller", "varargs", "kwargs"}
             if isinstance(node, nodes.Macro):
@@ -185,15 +193,18 @@ def _member_key(node: nodes.Node) -> tuple[str, str] | None:
 
 
 def _assigned(node: nodes.Node) -> frozenset[str]:
-    """Names ``{% set %}`` binds anywhere, taken as bound everywhere (looser than Jinja2's
-    scoping, never stricter: a check must not refuse a template that renders)."""
+    """Names ``{% set %}`` and ``{% macro %}`` bind anywhere, taken as bound everywhere
+    (looser than Jinja2's scoping, never stricter: a check must not refuse a template that
+    renders)."""
     if isinstance(node, nodes.Template | nodes.Scope):
-        return frozenset(
+        sets = frozenset(
             name
             for assign in node.find_all((nodes.Assign, nodes.AssignBlock))
             if isinstance(assign, nodes.Assign | nodes.AssignBlock)
             for name in _names(assign.target)
         )
+        macros = frozenset(m.name for m in node.find_all(nodes.Macro) if isinstance(m, nodes.Macro))
+        return sets | macros
     return frozenset()
 
 
