@@ -293,7 +293,8 @@ def test_a_letter_is_issued_and_verified_on_sqlite(demo_server: str) -> None:
         "lending_bank": "qs_rcb",
         "purpose": "购买茶苗和肥料",
     }
-    with httpx.Client(base_url=demo_server) as client:
+    # Making and sealing a PDF takes a second or more: more than httpx's default timeout.
+    with httpx.Client(base_url=demo_server, timeout=120) as client:
         headers = _signed_in(client, "qsnd", "loan_officer@qsnd.demo")
         created = client.post(
             "/t/qsnd/api/forms/agri_loan/records", json={"data": data}, headers=headers
