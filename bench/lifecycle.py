@@ -140,7 +140,9 @@ async def measure(settings: Any, tenant_id: Any, version: int, count: int) -> li
                         issued_by=str(admin.id),
                     )
 
-        facts = Facts("广信保合字〔2026〕第00001号", dt.date.today(), None, project_facts(record))
+        facts = Facts(
+            "广信保合字〔2026〕第00001号", dt.date.today(), None, project_facts(record, None)
+        )
         html = compose_html(bundle, "contract", DATA, facts)
 
         async def weasyprint_alone() -> None:

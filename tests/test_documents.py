@@ -28,6 +28,7 @@ from danbao.tenancy.context import tenant_scope
 
 from .conftest import PASSWORD, PHONE, ClientFactory, TenantFixture, sign_in
 from .documents_helpers import starter_with_documents
+from .projects_helpers import projects_url, submitted_record
 from .records_helpers import VALID, VALID_ID, new_user, records_url
 
 GUARANTOR = "示例融资担保有限公司"
@@ -291,3 +292,28 @@ async def test_the_staff_page_issues_and_lists(make_client: ClientFactory, doc: 
     assert posted.status_code == 303 and posted.headers["location"].endswith("?done=issued")
     assert "DBBH-" in after.text and f"/t/{slug}/verify/" in after.text
     assert f"{url}" in record_page.text
+
+
+async def test_a_document_of_a_project_is_linked_and_prints_its_number(
+    make_client: ClientFactory, doc: DocTenant
+) -> None:
+    slug = doc.tenant.slug
+    record_id = await submitted_record(make_client, doc.tenant, doc.manager)
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, doc.manager)
+        headers = {"X-CSRF-Token": csrf}
+        project = await client.post(
+            projects_url(slug), json={"record_id": record_id}, headers=headers
+        )
+        assert project.status_code == 201, project.text
+        issued = await client.post(
+            records_url(slug, record_id, "documents"),
+            json={"document": "contract"},
+            headers=headers,
+        )
+        assert issued.status_code == 201, issued.text
+        pdf = await client.get(
+            records_url(slug, record_id, "documents", issued.json()["id"], "pdf")
+        )
+    assert issued.json()["project_id"] == project.json()["id"]
+    assert "项目编号：" + project.json()["number"] in flat_text(pdf.content)

@@ -548,15 +548,17 @@ class Project(TenantModel):
 
 
 class ProjectDocument(TenantModel):
-    """A contract or guarantee letter issued for an application: rendered from the tenant's
+    """A contract or guarantee letter issued for a project: rendered from the tenant's
     template, signed, stored (two StoredFiles), with the hashes that make it checkable.
 
-    Keyed to the application record until the project table exists (docs/documents.md).
-    A letter has a verification token (random, 192 bits) printed as its QR code;
-    ``public`` holds exactly what its public page shows, fixed at issue time.
+    Keyed to the application record (whose data it prints and whose access rules it
+    follows) and to the record's project when it has one (docs/documents.md). A letter
+    has a verification token (random, 192 bits) printed as its QR code; ``public`` holds
+    exactly what its public page shows, fixed at issue time.
     """
 
     record_id = fields.UUIDField()
+    project_id = fields.UUIDField(null=True)
     form_id = fields.CharField(max_length=63)
     document_id = fields.CharField(max_length=63)  # the declaration: documents/<id>.json
     kind = fields.CharField(max_length=16)  # contract | letter
@@ -579,7 +581,7 @@ class ProjectDocument(TenantModel):
     class Meta:
         table = "project_document"
         unique_together = (("tenant_id", "number"), ("tenant_id", "verify_token"))
-        indexes = (("tenant_id", "record_id", "issued_at"),)
+        indexes = (("tenant_id", "record_id", "issued_at"), ("tenant_id", "project_id"))
 
 
 TENANT_OWNED: tuple[type[TenantModel], ...] = (

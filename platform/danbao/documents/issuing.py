@@ -23,9 +23,10 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from danbao.audit import record_event
-from danbao.db.models import PluginSetting, ProjectDocument, Record, StoredFile
+from danbao.db.models import PluginSetting, Project, ProjectDocument, Record, StoredFile
 from danbao.definitions.bundle import Bundle
 from danbao.forms.identifiers import today_in_china
+from danbao.guarantee.states import state_name
 from danbao.ids import new_id
 from danbao.plugins import results as r
 from danbao.plugins.checks import plugin_for
@@ -61,15 +62,27 @@ class Issued:
     signed_pdf: bytes
 
 
-def project_facts(record: Record) -> dict[str, Any]:
-    """The ``project`` a template reads. Until the project table exists, the application
-    record stands in for it: its number and status."""
+def project_facts(record: Record, project: Project | None) -> dict[str, Any]:
+    """The ``project`` a template reads: the record's project, or, before there is one
+    (a preview of a draft), the application record standing in with its number."""
+    if project is not None:
+        return {
+            "number": project.number,
+            "state": project.state,
+            "state_name": state_name(project.state, "zh-CN"),
+            "created_on": project.created_at.date() if project.created_at else None,
+        }
     return {
         "number": record.number or "",
         "state": record.status,
-        "state_name": {"draft": "草稿", "submitted": "已受理"}.get(record.status, record.status),
+        "state_name": {"draft": "草稿", "submitted": "已提交"}.get(record.status, record.status),
         "created_on": record.created_at.date() if record.created_at else None,
     }
+
+
+async def project_of(record: Record) -> Project | None:
+    """The project made of this application, if any (one per record)."""
+    return await Project.filter(tenant_id=record.tenant_id, record_id=record.id).first()
 
 
 async def render_preview(
@@ -81,7 +94,7 @@ async def render_preview(
         number="（预览 PREVIEW）",
         issued_on=today_in_china(),
         verify_url=None,
-        project=project_facts(record),
+        project=project_facts(record, await project_of(record)),
         template_version=version,
     )
     html = compose_html(bundle, doc_id, record.data, facts)
@@ -105,6 +118,7 @@ async def issue(
     ``verify_base`` is the tenant's public verification URL without the token.
     """
     doc = _check_form(bundle, doc_id, record)
+    project = await project_of(record)
     today = today_in_china()
     number = await _number(bundle, doc, record, today)
     token = secrets.token_urlsafe(TOKEN_BYTES) if doc["kind"] == "letter" else None
@@ -113,7 +127,7 @@ async def issue(
         number=number,
         issued_on=today,
         verify_url=verify_base + token if token else None,
-        project=project_facts(record),
+        project=project_facts(record, project),
         template_version=version,
     )
     html = compose_html(bundle, doc_id, record.data, facts)
@@ -145,6 +159,7 @@ async def issue(
         id=document_row_id,
         tenant_id=current_tenant().tenant_id,
         record_id=record.id,
+        project_id=project.id if project is not None else None,
         form_id=record.form_id,
         document_id=doc_id,
         kind=doc["kind"],
@@ -167,6 +182,7 @@ async def issue(
         str(row.id),
         {
             "record_id": str(record.id),
+            "project_id": str(project.id) if project is not None else None,
             "document": doc_id,
             "kind": doc["kind"],
             "number": number,

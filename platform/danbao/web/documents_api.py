@@ -38,6 +38,7 @@ def document_json(row: ProjectDocument) -> dict[str, Any]:
     return {
         "id": str(row.id),
         "record_id": str(row.record_id),
+        "project_id": str(row.project_id) if row.project_id else None,
         "document": row.document_id,
         "kind": row.kind,
         "number": row.number,
