@@ -317,3 +317,39 @@ async def test_a_document_of_a_project_is_linked_and_prints_its_number(
         )
     assert issued.json()["project_id"] == project.json()["id"]
     assert "项目编号：" + project.json()["number"] in flat_text(pdf.content)
+
+
+async def test_a_document_is_refused_to_whom_its_fields_are_masked(
+    make_client: ClientFactory, doc: DocTenant
+) -> None:
+    """finance sees the legal representative's ID number masked on the record: the
+    contract prints it, so finance may neither preview nor download the contract; the
+    letter prints no ID number and stays readable."""
+    slug = doc.tenant.slug
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, doc.manager)
+        record_id = await new_record(client, slug, csrf)
+        issued = {}
+        for kind in ("contract", "letter"):
+            answer = await client.post(
+                records_url(slug, record_id, "documents"),
+                json={"document": kind},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert answer.status_code == 201, answer.text
+            issued[kind] = answer.json()["id"]
+        own = await client.get(records_url(slug, record_id, "documents", issued["contract"], "pdf"))
+    assert VALID_ID in flat_text(own.content)  # the issuer may see it, and the contract has it
+    finance, _ = await new_user(doc.tenant, ["finance"])
+    async with make_client() as client:
+        await sign_in(client, slug, finance)
+        base = records_url(slug, record_id)
+        preview = await client.get(f"{base}/document-previews/contract")
+        contract = await client.get(f"{base}/documents/{issued['contract']}/pdf")
+        letter = await client.get(f"{base}/documents/{issued['letter']}/pdf")
+        letter_preview = await client.get(f"{base}/document-previews/letter")
+    assert preview.status_code == 403 and contract.status_code == 403
+    pointers = [d["pointer"] for d in contract.json()["error"]["details"]]
+    assert pointers == ["/legal_rep_id_number"]
+    assert VALID_ID not in preview.text + contract.text
+    assert letter.status_code == 200 and letter_preview.status_code == 200

@@ -574,6 +574,8 @@ class ProjectDocument(TenantModel):
     verify_token = fields.CharField(max_length=64, null=True)
     status = fields.CharField(max_length=16, default="valid")  # valid | released | revoked
     public: Any = fields.JSONField(default=dict)
+    # The form fields the template printed: who may read the PDF must be allowed to see them.
+    fields_used: Any = fields.JSONField(default=list)
     issued_by = fields.UUIDField()
     issued_at = fields.DatetimeField(auto_now_add=True)
     status_changed_at = fields.DatetimeField(null=True)

@@ -69,6 +69,14 @@ class FormShape:
         return cls(form["id"], frozenset(props), rows)
 
 
+def fields_used(text: str, shape: FormShape) -> frozenset[str]:
+    """The form fields a (valid) template prints: ``amount``, and row fields as
+    ``counter_guarantees.owner``; what a reader must be allowed to see to read its output."""
+    walker = _Walker("", checking_environment(), shape)
+    list(walker.walk(walker.env.parse(text)))
+    return frozenset(walker.used)
+
+
 def check_template(file: str, text: str, shape: FormShape | None) -> list[DefinitionError]:
     """Every fault of one template; ``shape`` None when its form is missing or invalid
     (reported elsewhere), so only syntax, names and filters are checked."""
@@ -91,6 +99,7 @@ class _Walker:
         self.file = file
         self.env = env
         self.shape = shape
+        self.used: set[str] = set()
 
     def walk(self, tree: nodes.Template) -> Iterator[DefinitionError]:
         yield from self._visit(tree, bound=frozenset(), rows={})
@@ -165,6 +174,7 @@ class _Walker:
             return ""
         base, name = key
         if base in FORM_NAMES and self.shape is not None:
+            self.used.add(name)
             if name not in self.shape.fields:
                 return f"{base}.{name}: {name!r} is not a field of form {self.shape.form_id!r}"
         elif base in ATTRIBUTES:
@@ -173,6 +183,7 @@ class _Walker:
                 return f"{base}.{name}: {base} has no {name!r}; known: {known}"
         elif base in rows and self.shape is not None:
             section = rows[base]
+            self.used.add(f"{section}.{name}")
             if name not in self.shape.rows[section]:
                 return f"{base}.{name}: {name!r} is not a field of the rows of {section!r}"
         return ""

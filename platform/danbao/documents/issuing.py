@@ -25,6 +25,7 @@ from tortoise.transactions import in_transaction
 from danbao.audit import record_event
 from danbao.db.models import PluginSetting, Project, ProjectDocument, Record, StoredFile
 from danbao.definitions.bundle import Bundle
+from danbao.definitions.templates import FormShape, fields_used
 from danbao.forms.identifiers import today_in_china
 from danbao.guarantee.states import state_name
 from danbao.ids import new_id
@@ -174,6 +175,7 @@ async def issue(
         flow_id=started.flow["flow_id"],
         verify_token=token,
         public=public_facts(bundle, doc, record, number, today),
+        fields_used=sorted(printed_fields(bundle, doc_id)),
         issued_by=issued_by,
     )
     await record_event(
@@ -198,6 +200,13 @@ async def issue(
         {"flow_id": row.flow_id, "signed_sha256": row.signed_sha256, "plugin": plugin_id},
     )
     return Issued(row, signed_pdf)
+
+
+def printed_fields(bundle: Bundle, doc_id: str) -> frozenset[str]:
+    """The form fields the document's template prints (``definitions.templates``)."""
+    doc = declaration(bundle, doc_id)
+    shape = FormShape.of(bundle.forms[doc["form"]])
+    return fields_used(bundle.templates[doc["template"]], shape)
 
 
 async def signer_plugin() -> str | None:

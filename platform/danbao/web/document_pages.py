@@ -11,10 +11,10 @@ from starlette.routing import Route
 
 from danbao.db.models import ProjectDocument
 from danbao.documents.compose import RenderFailed, UnknownDocument
-from danbao.documents.issuing import NotForThisForm, NotSignedAtOnce, issue
+from danbao.documents.issuing import NotForThisForm, NotSignedAtOnce, issue, printed_fields
 from danbao.plugins.errors import PluginError
 from danbao.web.admin_pages import _csrf
-from danbao.web.documents_api import verify_base
+from danbao.web.documents_api import check_fields_visible, verify_base
 from danbao.web.errors import HttpError
 from danbao.web.records_api import authorise, record_in_scope
 from danbao.web.templates import render
@@ -62,6 +62,7 @@ async def issue_page(request: Request) -> Response:
     form = await request.form()
     services = services_of(request)
     try:
+        check_fields_visible(ctx.rules, printed_fields(ctx.bundle, str(form.get("document") or "")))
         await issue(
             ctx.bundle,
             ctx.version,

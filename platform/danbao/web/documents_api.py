@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from collections.abc import Iterable
 from typing import Any
 
 from starlette.requests import Request
@@ -17,9 +18,17 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from danbao.audit import record_event
+from danbao.authz.fields import FieldRule, FieldRules
+from danbao.authz.masking import row_rule
 from danbao.db.models import ProjectDocument, Record, StoredFile
 from danbao.documents.compose import RenderFailed, UnknownDocument
-from danbao.documents.issuing import NotForThisForm, NotSignedAtOnce, issue, render_preview
+from danbao.documents.issuing import (
+    NotForThisForm,
+    NotSignedAtOnce,
+    issue,
+    printed_fields,
+    render_preview,
+)
 from danbao.plugins.errors import PluginError
 from danbao.web.errors import HttpError
 from danbao.web.guards import read_json
@@ -54,6 +63,23 @@ def document_json(row: ProjectDocument) -> dict[str, Any]:
     }
 
 
+def check_fields_visible(rules: FieldRules, used: Iterable[str]) -> None:
+    """403 unless the caller may see every field the document prints: a PDF must not show
+    what the record page hides or masks for them (an ID number masked for legal counsel)."""
+    kept = [
+        name
+        for name in sorted(used)
+        if (row_rule(rules, name) if "." in name else rules.rule(name))
+        in (FieldRule.HIDDEN, FieldRule.MASKED)
+    ]
+    if kept:
+        details = [
+            {"pointer": "/" + name.replace(".", "/"), "message": "hidden or masked for you"}
+            for name in kept
+        ]
+        raise HttpError(403, "forbidden", details=details)
+
+
 def verify_base(request: Request) -> str:
     """This tenant's public verification URL, without the token (its own host if it has one)."""
     return str(request.base_url).rstrip("/") + cookie_path(request) + "verify/"
@@ -86,6 +112,7 @@ async def preview(request: Request) -> Response:
     record = await record_in_scope(ctx, request)
     as_pdf = request.query_params.get("format", "html") == "pdf"
     try:
+        check_fields_visible(ctx.rules, printed_fields(ctx.bundle, request.path_params["doc_id"]))
         body = await render_preview(
             ctx.bundle, ctx.version, request.path_params["doc_id"], record, pdf=as_pdf
         )
@@ -127,6 +154,7 @@ async def issue_document(request: Request) -> Response:
         )
     services = services_of(request)
     try:
+        check_fields_visible(ctx.rules, printed_fields(ctx.bundle, body["document"]))
         issued = await issue(
             ctx.bundle,
             ctx.version,
@@ -180,6 +208,7 @@ async def download(request: Request) -> Response:
     ctx = await authorise(request, "read")
     record = await record_in_scope(ctx, request)
     row = await _document(record, request)
+    check_fields_visible(ctx.rules, row.fields_used)
     rendered = request.query_params.get("variant") == "rendered"
     stored = await StoredFile.get(id=row.rendered_file_id if rendered else row.signed_file_id)
     pdf = await services_of(request).store.get(stored.key)

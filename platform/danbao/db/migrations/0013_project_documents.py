@@ -75,6 +75,7 @@ class Migration(migrations.Migration):
                 ("verify_token", fields.CharField(null=True, max_length=64)),
                 ("status", fields.CharField(default="valid", max_length=16)),
                 ("public", fields.JSONField(default=dict)),
+                ("fields_used", fields.JSONField(default=list)),
                 ("issued_by", fields.UUIDField()),
                 ("issued_at", fields.DatetimeField(auto_now=False, auto_now_add=True)),
                 (
