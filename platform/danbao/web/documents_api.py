@@ -105,6 +105,7 @@ async def preview(request: Request) -> Response:
       - {name: format, in: query, schema: {type: string, enum: [html, pdf]}}
     responses:
       200: {description: "text/html or application/pdf"}
+      403: {description: "The template prints fields hidden or masked for the caller (details)"}
       404: {description: No such record in scope, or the bundle declares no such document}
       422: {description: The document is rendered from another form}
     """
@@ -141,6 +142,7 @@ async def issue_document(request: Request) -> Response:
               plugin: {type: string, description: "e-signature plug-in (default: own seal)"}
     responses:
       201: {description: "the issued document: number, hashes, verify_token"}
+      403: {description: "The template prints fields hidden or masked for the caller (details)"}
       404: {description: No such record in scope, or no such document declared}
       409: {description: No e-signature plug-in enabled, or it does not sign at once}
       422: {description: "details: [{pointer, message}]"}
@@ -203,6 +205,7 @@ async def download(request: Request) -> Response:
       - {name: variant, in: query, schema: {type: string, enum: [signed, rendered]}}
     responses:
       200: {description: application/pdf}
+      403: {description: "The document prints fields hidden or masked for the caller (details)"}
       404: {description: No such record in scope, or no such document of it}
     """
     ctx = await authorise(request, "read")
