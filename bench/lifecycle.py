@@ -58,7 +58,6 @@ DATA: dict[str, Any] = {
     "applicant_name": "成都蜀锦科技有限公司",
     "uscc": "91510100MA6CGUGA1W",
     "legal_rep_name": "王五",
-    "business_address": "成都市高新区天府大道中段1号",
     "amount": 3000000,
     "term_months": 12,
     "lending_bank": "icbc",
