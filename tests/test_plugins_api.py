@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+import json
+
+from redis.asyncio import Redis
+
+from danbao.authz.propagation import CHANNEL
 from danbao.plugins import catalog
 
-from .conftest import ClientFactory, TenantFixture, sign_in
+from .conftest import REDIS_URL, ClientFactory, TenantFixture, sign_in
 
 
 def url(slug: str, rest: str = "") -> str:
@@ -71,3 +77,30 @@ async def test_a_user_without_admin_plugins_is_refused(
         assert put.status_code == 403
         health = await client.post(url("alpha", "/sandbox.messaging/health"), headers=headers)
         assert health.status_code == 403
+
+
+async def test_configuring_announces_the_tenant_to_every_process(
+    make_client: ClientFactory, tenants: dict[str, TenantFixture]
+) -> None:
+    """Other processes drop the settings they opened (plugins/settings_cache.py)."""
+    redis = Redis.from_url(REDIS_URL)
+    listener = redis.pubsub()
+    await listener.subscribe(CHANNEL)
+    try:
+        async with make_client() as client:
+            csrf = await sign_in(client, "beta", tenants["beta"].admin_email)
+            done = await client.put(
+                url("beta", "/sandbox.messaging"),
+                json={"settings": {"sender": "担保云"}},
+                headers={"X-CSRF-Token": csrf},
+            )
+            assert done.status_code == 200, done.text
+        heard: set[str] = set()
+        async with asyncio.timeout(5):
+            while str(tenants["beta"].id) not in heard:
+                message = await listener.get_message(ignore_subscribe_messages=True, timeout=1)
+                if message is not None:
+                    heard.add(json.loads(message["data"]).get("tenant"))
+    finally:
+        await listener.aclose()
+        await redis.aclose()

@@ -21,6 +21,7 @@ from starlette.responses import JSONResponse
 from starlette.routing import Route
 from tortoise.transactions import in_transaction
 
+from danbao.authz.propagation import announce
 from danbao.crypto.fields import is_envelope
 from danbao.db.models import AuditEvent, PluginResult, PluginSetting, StoredFile
 from danbao.plugins import (
@@ -32,12 +33,14 @@ from danbao.plugins import (
     SettingsInvalid,
     TransientError,
     results,
+    tenant_config,
 )
-from danbao.plugins.gateway import PluginGateway
+from danbao.plugins.gateway import Outcome, PluginGateway
 from danbao.plugins.sandbox.credit import SandboxCreditBureau
 from danbao.plugins.sandbox.messaging import SandboxMessaging
 from danbao.plugins.sandbox.registry import SandboxRegistry
 from danbao.plugins.sdk import Label, Plugin, PluginKind
+from danbao.plugins.settings_cache import SettingsCache
 from danbao.plugins.tenant_config import configure, public_view
 from danbao.services import Services
 from danbao.tenancy.context import Principal, TenantContext, tenant_scope
@@ -326,37 +329,45 @@ async def test_timeouts_count_as_transient_and_fail_cleanly(
     assert event.data["outcome"] == "failed" and event.data["attempts"] == 2
 
 
+@pytest.mark.parametrize("shared", [False, True], ids=["in-process", "redis"])
 async def test_the_breaker_opens_after_repeated_failures_and_spares_the_vendor(
-    services: Services, tenants: dict[str, TenantFixture], vendor: tuple[FakeVendor, str]
+    services: Services,
+    tenants: dict[str, TenantFixture],
+    vendor: tuple[FakeVendor, str],
+    shared: bool,
 ) -> None:
     fake, url = vendor
+
+    async def lookup(through: PluginGateway) -> Outcome:
+        query = results.CompanyQuery("x")
+        return await through.call("test.http_registry", "company_profile", query, purpose="review")
+
     with as_tenant(tenants["beta"]):
         await enable(services, HttpRegistry, {"base_url": url, "api_key": "k" * 16}, max_attempts=1)
-        gw = gateway(services)
+        gw = gateway(services, redis=shared)
         fake.fail_next, fake.calls = 100, 0
         for _ in range(5):
             with pytest.raises(TransientError):
-                await gw.call(
-                    "test.http_registry",
-                    "company_profile",
-                    results.CompanyQuery("x"),
-                    purpose="review",
-                )
+                await lookup(gw)
         with pytest.raises(CircuitOpen):
-            await gw.call(
-                "test.http_registry", "company_profile", results.CompanyQuery("x"), purpose="review"
-            )
+            await lookup(gw)
+        assert (await last_call_event()).data["error"] == "circuit_open"
+        if shared:  # another process reads the open circuit from Redis and spares it too
+            other = gateway(services, redis=True)
+            try:
+                with pytest.raises(CircuitOpen):
+                    await lookup(other)
+            finally:
+                await other.aclose()
         fake.fail_next = 0
         assert fake.calls == 5  # the sixth call never left
-        assert (await last_call_event()).data["error"] == "circuit_open"
     with as_tenant(tenants["gamma"]):
         # One tenant's open circuit is not another's.
         await enable(services, HttpRegistry, {"base_url": url, "api_key": "k" * 16})
-        assert (
-            await gw.call(
-                "test.http_registry", "company_profile", results.CompanyQuery("x"), purpose="review"
-            )
-        ).attempts == 1
+        try:
+            assert (await lookup(gw)).attempts == 1
+        finally:
+            await gw.aclose()
 
 
 async def test_a_plugin_that_raises_is_isolated(
@@ -457,3 +468,61 @@ async def test_settings_are_validated_sealed_and_never_shown_again(
         assert again.settings["api_key"] == row.settings["api_key"]
         assert again.settings["base_url"] == "http://w.test"
         assert event is not None and event.data["changed"] == ["base_url"]
+
+
+async def test_settings_are_opened_once_per_process_and_forgotten_when_they_change(
+    services: Services, tenants: dict[str, TenantFixture], vendor: tuple[FakeVendor, str]
+) -> None:
+    _, url = vendor
+    secret = "k" * 16
+    query = results.CompanyQuery("x")
+    with as_tenant(tenants["gamma"]):
+        await enable(services, SecretRegistry, {"base_url": url, "api_key": secret})
+        assert tenant_config.cached(SecretRegistry) is None  # configuring forgets
+        gw = gateway(services)
+        CLASSES[SecretRegistry.id] = SecretRegistry
+        try:
+            await gw.call(SecretRegistry.id, "company_profile", query, purpose="review")
+            kept = tenant_config.cached(SecretRegistry)
+            assert kept is not None and kept.settings["api_key"] == secret
+            # Opened secrets never show in a representation (a log line, a traceback).
+            assert secret not in repr(kept) and secret not in repr(tenant_config.CACHE)
+
+            # Disabled here: forgotten at once, so the very next call is refused.
+            async with in_transaction():
+                await configure(
+                    services.keys, SecretRegistry, settings={"base_url": url}, enabled=False
+                )
+            assert tenant_config.cached(SecretRegistry) is None
+            with pytest.raises(NotEnabled):
+                await gw.call(SecretRegistry.id, "company_profile", query, purpose="review")
+
+            # Changed by another process: its announcement drops them here.
+            await enable(services, SecretRegistry, {"base_url": url, "api_key": ""})
+            await gw.call(SecretRegistry.id, "company_profile", query, purpose="review")
+            assert tenant_config.cached(SecretRegistry) is not None
+            assert services.redis is not None
+            await announce(services.redis, str(tenants["gamma"].id))
+            for _ in range(200):
+                if tenant_config.cached(SecretRegistry) is None:
+                    break
+                await asyncio.sleep(0.01)
+            assert tenant_config.cached(SecretRegistry) is None
+        finally:
+            del CLASSES[SecretRegistry.id]
+
+
+def test_a_load_that_began_before_a_change_is_not_kept() -> None:
+    cache: SettingsCache[str] = SettingsCache(maxsize=2)
+    began = cache.generation
+    cache.forget("t1", "p")  # a change committed while the old row was being read
+    cache.put("t1", "p", "old", began)
+    assert cache.get("t1", "p") is None
+    cache.put("t1", "p", "new", cache.generation)
+    cache.put("t2", "p", "other", cache.generation)
+    assert cache.get("t1", "p") == "new"
+    assert cache.drop_tenant("t1") == 1 and cache.get("t1", "p") is None
+    assert cache.get("t2", "p") == "other"
+    cache.put("t3", "p", "x", cache.generation)
+    cache.put("t4", "p", "y", cache.generation)
+    assert cache.get("t2", "p") is None  # bounded: the least recently used went

@@ -22,6 +22,7 @@ from danbao.crypto.tenant_keys import TenantKeys
 from danbao.definitions import Bundle
 from danbao.definitions.versions import ActiveBundles
 from danbao.jobs import JobQueue, open_queue
+from danbao.plugins import tenant_config
 from danbao.plugins.gateway import PluginGateway
 from danbao.records import reencrypt
 from danbao.storage import ObjectStore, open_store
@@ -84,7 +85,7 @@ class Services:
         )
         queue = open_queue(settings)
         reencrypt.configure(keys, queue)  # the key-rotation job's key ring and queue
-        caches = TenantCaches((enforcers, registry, keys))
+        caches = TenantCaches((enforcers, registry, keys, tenant_config.CACHE))
         propagation: Propagation = (
             PolicyPropagation(redis, caches) if redis else LocalPropagation(caches)
         )

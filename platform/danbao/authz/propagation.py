@@ -1,7 +1,8 @@
 """Telling every process that a tenant changed, over Redis pub/sub.
 
-Receivers drop what they cache of that tenant: its enforcers and its registry entry (so a
-suspension applies everywhere at once, whichever process or command made it).
+Receivers drop what they cache of that tenant: its enforcers, its registry entry (so a
+suspension applies everywhere at once, whichever process or command made it), its keys
+and its opened plug-in settings (announced after a plug-in is configured).
 
 Enforcers are cached per (tenant, version), so publishing a new version needs no message:
 the next request reads the new head and builds it. A user's roles are an input to every

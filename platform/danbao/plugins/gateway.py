@@ -53,6 +53,7 @@ from danbao.db.models import PluginResult, StoredFile
 from danbao.tenancy.context import current_tenant
 
 from . import catalog, tenant_config
+from .breaker_store import RedisBreakerStore
 from .errors import (
     CircuitOpen,
     ConsentRequired,
@@ -117,9 +118,7 @@ class PluginGateway:
             else MemoryStorage()
         )
         self.limiter = MovingWindowRateLimiter(storage)
-        self._breaker_uow = (
-            AsyncRedisUnitOfWork(redis_url) if redis_url else AsyncInMemoryUnitOfWork()
-        )
+        self._breaker_uow = RedisBreakerStore(redis_url) if redis_url else AsyncInMemoryUnitOfWork()
         self.breakers = AsyncCircuitBreakerFactory(
             default_threshold=BREAKER_THRESHOLD, default_ttl=BREAKER_TTL_S, uow=self._breaker_uow
         )
@@ -163,18 +162,28 @@ class PluginGateway:
         }
         started = time.perf_counter()
         tally = _Tally()
+        request_hash: str | None = None
         try:
             # Short transactions around the database work (row-level security needs one),
-            # none around the vendor call: one before it, one after.
-            async with in_transaction():
-                config = await tenant_config.load(self.keys, plugin)
-                if op.needs_consent:
-                    await _require_consent(consent_document_id)
-                request_hash = await self._request_hash(plugin_id, operation, request)
-                reused = await self._reusable(plugin_id, op, request_hash, config.policy.reuse_days)
-                if reused is not None:
-                    await self._audit(plugin_id, audit, "reused", started, 0, reused.result_id)
-                    return reused
+            # none around the vendor call: one before it, one after. The one before is
+            # skipped when there is nothing to read: settings already held by this process,
+            # no consent to check, no earlier answer that could be reused.
+            config = tenant_config.cached(plugin)
+            if config is None or op.needs_consent or _may_reuse(op, config.policy):
+                async with in_transaction():
+                    config = await tenant_config.load(self.keys, plugin)
+                    if op.needs_consent:
+                        await _require_consent(consent_document_id)
+                    if _may_reuse(op, config.policy):
+                        request_hash = await self._request_hash(plugin_id, operation, request)
+                        reused = await self._reusable(
+                            plugin_id, op, request_hash, config.policy.reuse_days
+                        )
+                        if reused is not None:
+                            await self._audit(
+                                plugin_id, audit, "reused", started, 0, reused.result_id
+                            )
+                            return reused
             if not await self.limiter.hit(
                 RateLimitItemPerMinute(config.policy.rate_per_minute),
                 str(current_tenant().tenant_id),
@@ -198,6 +207,8 @@ class PluginGateway:
                 )
             raise
         async with in_transaction():
+            if request_hash is None:
+                request_hash = await self._request_hash(plugin_id, operation, request)
             row = await self._store(plugin_id, operation, request_hash, purpose, record_id, data)
             await self._audit(plugin_id, audit, "answered", started, tally.attempts, str(row.id))
         return Outcome(data, str(row.id), False, tally.attempts)
@@ -245,8 +256,6 @@ class PluginGateway:
     async def _reusable(
         self, plugin_id: str, op: Operation, request_hash: str, reuse_days: int
     ) -> Outcome | None:
-        if not (op.reusable and reuse_days > 0):
-            return None
         since = datetime.now(UTC) - timedelta(days=reuse_days)
         row = (
             await PluginResult.filter(
@@ -323,6 +332,10 @@ class PluginGateway:
             data["error"] = error
         await record_event("plugin.called", "plugin", plugin_id, data)  # caller's transaction
         return data
+
+
+def _may_reuse(op: Operation, policy: tenant_config.CallPolicy) -> bool:
+    return op.reusable and policy.reuse_days > 0
 
 
 async def _one_attempt(method: Any, request: Any, timeout_s: float) -> Any:

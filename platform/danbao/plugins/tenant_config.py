@@ -4,12 +4,15 @@ Secret settings (``"x-secret": true`` in the plug-in's schema) are sealed with t
 tenant's data key, bound to the plug-in and setting name, so an envelope copied to
 another plug-in or tenant does not open. An update that leaves a secret empty keeps
 the stored one: an administrator can change the timeout without retyping the key.
+
+Loaded settings are kept per process (``settings_cache.py``): ``configure`` forgets the
+plug-in's entry here, and the routes that call it announce the tenant once committed.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -22,6 +25,7 @@ from danbao.tenancy.context import current_tenant
 
 from .errors import NotEnabled, SettingsInvalid
 from .sdk import Plugin
+from .settings_cache import SettingsCache
 
 SECRET_SHOWN_AS = {"set": True}
 
@@ -62,8 +66,13 @@ class CallPolicy:
 @dataclass(frozen=True)
 class LoadedConfig:
     row: PluginSetting
-    settings: dict[str, Any]  # secrets in clear: hand to the plug-in, never log or show
+    # Secrets in clear: hand to the plug-in, never log or show (nor in this object's repr).
+    settings: dict[str, Any] = field(repr=False)
     policy: CallPolicy
+
+
+# This process's opened settings; services.py adds it to the caches a tenant change drops.
+CACHE: SettingsCache[LoadedConfig] = SettingsCache()
 
 
 def _path(plugin_id: str, name: str) -> FieldPath:
@@ -94,6 +103,7 @@ async def configure(
 ) -> PluginSetting:
     """Enable/configure a plug-in for the tenant in context; all-or-nothing, audited."""
     plugin_id = plugin.id
+    CACHE.forget(str(current_tenant().tenant_id), plugin_id)
     row = await PluginSetting.filter(plugin_id=plugin_id).first()
     previous = await _open(keys, plugin, row.settings) if row else {}
     secrets = plugin.secret_fields()
@@ -144,12 +154,26 @@ async def configure(
     return row
 
 
+def cached(plugin: type[Plugin]) -> LoadedConfig | None:
+    """The tenant's settings of ``plugin`` if this process holds them (no I/O)."""
+    return CACHE.get(str(current_tenant().tenant_id), plugin.id)
+
+
 async def load(keys: TenantKeys, plugin: type[Plugin]) -> LoadedConfig:
+    """The tenant's settings of ``plugin``, opened; inside the caller's transaction when not
+    cached. NotEnabled if the tenant has not enabled it."""
+    tenant_id = str(current_tenant().tenant_id)
+    found = CACHE.get(tenant_id, plugin.id)
+    if found is not None:
+        return found
+    generation = CACHE.generation
     row = await PluginSetting.filter(plugin_id=plugin.id).first()
     if row is None or not row.enabled:
         raise NotEnabled(f"plug-in {plugin.id} is not enabled for this tenant")
     settings = await _open(keys, plugin, row.settings)
-    return LoadedConfig(row, settings, CallPolicy.of(plugin, row.policy))
+    config = LoadedConfig(row, settings, CallPolicy.of(plugin, row.policy))
+    CACHE.put(tenant_id, plugin.id, config, generation)
+    return config
 
 
 def public_view(plugin: type[Plugin], row: PluginSetting | None) -> dict[str, Any]:

@@ -22,7 +22,7 @@ from danbao.plugins import catalog, tenant_config
 from danbao.plugins.errors import PluginError, SettingsInvalid
 from danbao.plugins.sdk import Plugin
 from danbao.web.admin_pages import _admin, _base, _csrf
-from danbao.web.plugins_api import HEALTH_TIMEOUT_S, plugin_from_path
+from danbao.web.plugins_api import HEALTH_TIMEOUT_S, announced, plugin_from_path
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, services_of, tenant_endpoint
 
@@ -152,7 +152,11 @@ async def plugin_save(request: Request) -> Response:
             pointer.rsplit("/", 1)[-1] or "-": message for pointer, message in invalid.errors
         }
         return await _page(request, errors={plugin.id: by_field}, status_code=422)
-    return RedirectResponse(f"{_base(request)}/admin/plugins?notice=saved:{plugin.id}", 303)
+    return RedirectResponse(
+        f"{_base(request)}/admin/plugins?notice=saved:{plugin.id}",
+        303,
+        background=announced(request),
+    )
 
 
 @tenant_endpoint()

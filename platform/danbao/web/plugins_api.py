@@ -11,6 +11,7 @@ import asyncio
 import time
 from typing import Any
 
+from starlette.background import BackgroundTask
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -30,6 +31,7 @@ from danbao.plugins.errors import (
     UnknownPlugin,
 )
 from danbao.plugins.sdk import Plugin
+from danbao.tenancy.context import current_tenant
 from danbao.web.errors import AuditNote, HttpError
 from danbao.web.guards import read_json, require
 from danbao.web.tenant_endpoint import services_of, tenant_endpoint
@@ -132,7 +134,15 @@ async def plugin_configure(request: Request) -> Response:
         )
     except PluginError as failure:
         raise plugin_http_error(failure, plugin.id) from failure
-    return JSONResponse(tenant_config.public_view(plugin, row))
+    return JSONResponse(tenant_config.public_view(plugin, row), background=announced(request))
+
+
+def announced(request: Request) -> BackgroundTask:
+    """The tenant announced as changed after the response, so after the request's
+    transaction committed: every process (this one too) drops the plug-in settings it
+    opened before (plugins/settings_cache.py)."""
+    tenant_id = str(current_tenant().tenant_id)
+    return BackgroundTask(services_of(request).propagation.publish, tenant_id, 0)
 
 
 @tenant_endpoint()
