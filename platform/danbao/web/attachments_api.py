@@ -26,12 +26,11 @@ from danbao.db.models import Attachment, StoredFile, User
 from danbao.definitions.attachments import AttachmentSpec
 from danbao.forms.attachments import file_type_for
 from danbao.records import attachment_purge, attachments
-from danbao.records.access import get_record, scope_of
 from danbao.records.attachments import CheckedFile
 from danbao.storage import ObjectNotFound
 from danbao.web.errors import AuditNote, HttpError, locale_of
 from danbao.web.guards import check_allowed
-from danbao.web.records_api import authorise
+from danbao.web.records_api import authorise, scoped_record
 from danbao.web.records_export import content_disposition
 from danbao.web.tenant_endpoint import caller_of, services_of, tenant_endpoint
 from danbao.web.uploads import ReceivedFile, UploadRefused, receive_files
@@ -144,10 +143,8 @@ async def _check_readable(request: Request, attachment: Attachment, user: User) 
     check_allowed(enforcer, user, f"form:{attachment.form_id}", "read")
     if enforcer is None:
         raise HttpError(404, "not_found")
-    scope = scope_of(enforcer, user, attachment.form_id)
-    record = await get_record(attachment.form_id, attachment.record_id, scope)
-    if record is None:
-        raise HttpError(404, "not_found")
+    # Sealed fields stay sealed (no keys): only the field's references are read.
+    record = await scoped_record(enforcer, user, attachment.form_id, attachment.record_id)
     rule = enforcer.field_rules(user.roles, attachment.form_id).rule(attachment.field_key)
     if rule in (FieldRule.HIDDEN, FieldRule.MASKED):
         resource = f"form:{attachment.form_id}"

@@ -14,7 +14,7 @@ from starlette.routing import Route
 from danbao.plugins.checks import CHECKS, NoSubject, run_checks
 from danbao.web.admin_pages import _csrf
 from danbao.web.checks_api import visible_checks
-from danbao.web.records_api import authorise, pinned_form, record_in_scope
+from danbao.web.records_api import pinned_form, record_from_path
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
 
@@ -26,8 +26,7 @@ def _url(request: Request) -> str:
 
 @tenant_endpoint()
 async def checks_page(request: Request) -> Response:
-    ctx = await authorise(request, "read")
-    record = await record_in_scope(ctx, request)
+    ctx, record = await record_from_path(request, "read")
     resource = f"form:{ctx.form.form_id}"
     items = await visible_checks(request, ctx, record)
     return render(
@@ -48,8 +47,7 @@ async def checks_page(request: Request) -> Response:
 
 @tenant_endpoint()
 async def checks_run_page(request: Request) -> Response:
-    ctx = await authorise(request, "update")
-    record = await record_in_scope(ctx, request)
+    ctx, record = await record_from_path(request, "update")
     form = await request.form()
     chosen = [c for c in CHECKS if form.get(f"check|{c}") == "on"] or list(CHECKS)
     consent = str(form.get("consent_document_id") or "").strip() or None

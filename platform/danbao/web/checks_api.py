@@ -17,7 +17,7 @@ from danbao.db.models import Record
 from danbao.plugins.checks import CHECKS, NoSubject, run_checks, stored_checks
 from danbao.web.errors import HttpError
 from danbao.web.guards import read_json
-from danbao.web.records_api import FormContext, authorise, pinned_form, record_in_scope
+from danbao.web.records_api import FormContext, pinned_form, record_from_path
 from danbao.web.tenant_endpoint import services_of, tenant_endpoint
 
 PERSONAL = frozenset({"credit_report"})
@@ -55,8 +55,7 @@ async def checks_run(request: Request) -> Response:
       404: {description: No such record in the caller's scope}
       422: {description: Unknown check, or the form names no applicant fields}
     """
-    ctx = await authorise(request, "update")
-    record = await record_in_scope(ctx, request)
+    ctx, record = await record_from_path(request, "update")
     body = await read_json(request)
     checks = body.get("checks") if isinstance(body, dict) else None
     if not isinstance(checks, list) or not checks or any(c not in CHECKS for c in checks):
@@ -90,8 +89,7 @@ async def checks_index(request: Request) -> Response:
       200: {description: "{items: [{id, plugin, operation, purpose, created_at, result | hidden}]}"}
       404: {description: No such record in the caller's scope}
     """
-    ctx = await authorise(request, "read")
-    record = await record_in_scope(ctx, request)
+    ctx, record = await record_from_path(request, "read")
     return JSONResponse({"items": await visible_checks(request, ctx, record)})
 
 

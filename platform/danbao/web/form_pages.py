@@ -42,6 +42,7 @@ from danbao.web.records_api import (
     authorise,
     create_draft_for,
     pinned_form,
+    record_from_path,
     record_in_scope,
     save_draft_for,
     submit_for,
@@ -612,8 +613,7 @@ async def _submit(
 @tenant_endpoint()
 async def record_page(request: Request) -> Response:
     if request.method == "GET":
-        ctx = await authorise(request, "read")
-        record = await record_in_scope(ctx, request)
+        ctx, record = await record_from_path(request, "read")
         form = await pinned_form(ctx, record)
         values = apply_field_rules(record.data, ctx.rules)
         approval = await record_approval(request, record, ctx.user)

@@ -31,10 +31,10 @@ from danbao.guarantee.transitions import (
     allowed_events,
     event_name,
 )
-from danbao.records.access import get_record, scope_of
 from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import check_allowed, read_json
+from danbao.web.records_api import scoped_record
 from danbao.web.tenant_endpoint import caller_of, services_of, tenant_endpoint
 
 MAX_PER_PAGE = 100
@@ -195,11 +195,7 @@ async def projects_create(request: Request) -> Response:
     if found is None:
         raise HttpError(404, "not_found")
     keys = services_of(request).keys
-    record = await get_record(
-        found.form_id, record_id, scope_of(enforcer, user, found.form_id), keys=keys
-    )
-    if record is None:
-        raise HttpError(404, "not_found")
+    record = await scoped_record(enforcer, user, found.form_id, record_id, keys=keys)
     try:
         form = FormDefinition.from_bundle(bundle, record.form_id)
         project = await service.create_from_record(

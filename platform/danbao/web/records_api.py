@@ -20,6 +20,7 @@ from danbao.audit import record_event
 from danbao.authz.enforcer import TenantEnforcer
 from danbao.authz.fields import FieldRule, FieldRules
 from danbao.authz.masking import apply_field_rules, row_rule
+from danbao.crypto.tenant_keys import TenantKeys
 from danbao.db.models import Record, User
 from danbao.definitions import Bundle
 from danbao.definitions.attachments import attachment_fields
@@ -83,6 +84,19 @@ async def pinned_form(ctx: FormContext, record: Record) -> FormDefinition:
         return ctx.form  # a version cannot vanish; fall back rather than strand the record
 
 
+async def record_from_path(
+    request: Request, action: str, *, for_update: bool = False
+) -> tuple[FormContext, Record]:
+    """The form and the record the path names, if the caller may ``action`` on the form
+    (else 403) and the record is in the caller's data scope (else 404, as a missing one).
+
+    Handlers that must read or check something between the two (a body before a row
+    lock, a second permission) call ``authorise`` and ``record_in_scope`` themselves.
+    """
+    ctx = await authorise(request, action)
+    return ctx, await record_in_scope(ctx, request, for_update=for_update)
+
+
 async def record_in_scope(
     ctx: FormContext, request: Request, *, for_update: bool = False
 ) -> Record:
@@ -90,10 +104,29 @@ async def record_in_scope(
         record_id = uuid.UUID(request.path_params["record_id"])
     except ValueError as exc:
         raise HttpError(404, "not_found") from exc
-    scope = scope_of(ctx.enforcer, ctx.user, ctx.form.form_id)
-    record = await get_record(
-        ctx.form.form_id, record_id, scope, for_update=for_update, keys=services_of(request).keys
+    return await scoped_record(
+        ctx.enforcer,
+        ctx.user,
+        ctx.form.form_id,
+        record_id,
+        for_update=for_update,
+        keys=services_of(request).keys,
     )
+
+
+async def scoped_record(
+    enforcer: TenantEnforcer,
+    user: User,
+    form_id: str,
+    record_id: uuid.UUID,
+    *,
+    for_update: bool = False,
+    keys: TenantKeys | None = None,
+) -> Record:
+    """The record if it is in ``user``'s data scope of the form, else 404 (sealed fields
+    opened only with ``keys``)."""
+    scope = scope_of(enforcer, user, form_id)
+    record = await get_record(form_id, record_id, scope, for_update=for_update, keys=keys)
     if record is None:
         raise HttpError(404, "not_found")
     return record
@@ -299,8 +332,7 @@ async def record_show(request: Request) -> Response:
       200: {description: The record}
       404: {description: No such form, or no such record in the caller's scope}
     """
-    ctx = await authorise(request, "read")
-    record = await record_in_scope(ctx, request)
+    ctx, record = await record_from_path(request, "read")
     return JSONResponse(_record_json(record, ctx.rules))
 
 
@@ -346,8 +378,7 @@ async def record_submit(request: Request) -> Response:
       409: {description: Submitted already}
       422: {description: "Invalid; details list {pointer, message}"}
     """
-    ctx = await authorise(request, "submit")
-    record = await record_in_scope(ctx, request, for_update=True)
+    ctx, record = await record_from_path(request, "submit", for_update=True)
     form = await pinned_form(ctx, record)
     try:
         record = await submit_for(request, ctx, record, form)

@@ -19,7 +19,7 @@ from danbao.plugins.signing import FileNotFound, signatures_of, start_signing
 from danbao.web.errors import HttpError
 from danbao.web.guards import read_json
 from danbao.web.plugins_api import plugin_http_error
-from danbao.web.records_api import authorise, record_in_scope
+from danbao.web.records_api import record_from_path
 from danbao.web.tenant_endpoint import cookie_path, services_of, tenant_endpoint
 
 SIGNER_KINDS = ("person", "organisation")
@@ -68,8 +68,7 @@ async def signatures_start(request: Request) -> Response:
       409: {description: No e-signature plug-in enabled}
       422: {description: "details: [{pointer, message}]"}
     """
-    ctx = await authorise(request, "update")
-    record = await record_in_scope(ctx, request)
+    _, record = await record_from_path(request, "update")
     body = await read_json(request)
     if not isinstance(body, dict) or not body.get("file_id") or not body.get("title"):
         raise HttpError(422, "invalid", details=[{"pointer": "", "message": "file_id and title"}])
@@ -102,8 +101,7 @@ async def signatures_index(request: Request) -> Response:
     responses:
       200: {description: "{items: [{plugin, started_at, flow, status}]}"}
     """
-    ctx = await authorise(request, "read")
-    record = await record_in_scope(ctx, request)
+    _, record = await record_from_path(request, "read")
     return JSONResponse(
         {"items": await signatures_of(services_of(request).plugins, str(record.id))}
     )
