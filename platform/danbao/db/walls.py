@@ -9,6 +9,7 @@ stop one tenant's row from referencing another's (key checks bypass RLS).
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from danbao.config import load_settings
@@ -66,3 +67,41 @@ def unwall_sql(tables: tuple[str, ...], role: str) -> list[str]:
     return [f"DROP POLICY tenant_isolation ON {t};" for t in tables] + [
         f"REVOKE ALL ON {', '.join(tables)} FROM {role};"
     ]
+
+
+Step = Callable[[Any, Any], Awaitable[None]]
+CompositeFk = tuple[str, str, str, str]  # table, column, target table, ON DELETE action
+
+
+def migration_steps(
+    tables: tuple[str, ...],
+    *,
+    append_only: tuple[str, ...] = (),
+    composite_fks: tuple[CompositeFk, ...] = (),
+    then: str = "",
+) -> tuple[Step, Step]:
+    """The ``ops.RunPython`` pair of a migration that creates ``tables``: wall them
+    (``table_sql``, then the composite keys, then ``then``) and undo that again.
+
+    Only on PostgreSQL: SQLite (the embedded mode) has no roles or RLS, the application
+    wall stands alone, and the tables themselves go with the reversed CreateModel steps.
+    """
+
+    async def apply_walls(apps: Any, schema_editor: Any) -> None:
+        if not is_postgres(schema_editor):
+            return
+        role = app_role()
+        script = [table_sql(t, role, append_only=t in append_only) for t in tables]
+        script += [composite_fk_sql(*fk) for fk in composite_fks]
+        if then:
+            script.append(then)
+        await schema_editor.client.execute_script("\n".join(script))
+
+    async def remove_walls(apps: Any, schema_editor: Any) -> None:
+        if not is_postgres(schema_editor):
+            return
+        script = [drop_composite_fk_sql(t, c) for t, c, _, _ in composite_fks]
+        script += unwall_sql(tables, app_role())
+        await schema_editor.client.execute_script("\n".join(script))
+
+    return apply_walls, remove_walls

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import functools
 from json import dumps, loads
-from typing import Any
 
 from tortoise import fields, migrations
 from tortoise.indexes import Index
@@ -41,22 +40,10 @@ CREATE INDEX form_record_data_gin ON form_record USING gin (data jsonb_path_ops)
 """
 
 
-async def apply_walls(apps: Any, schema_editor: Any) -> None:
-    if not walls.is_postgres(schema_editor):
-        return  # SQLite (embedded mode) has no roles or RLS; the application wall stands alone.
-    role = walls.app_role()
-    script = [walls.table_sql(table, role) for table in TENANT_TABLES]
-    script += [walls.composite_fk_sql(*fk) for fk in COMPOSITE_FKS]
-    script.append(_NUMBER_INDEXES)
-    await schema_editor.client.execute_script("\n".join(script))
-
-
-async def remove_walls(apps: Any, schema_editor: Any) -> None:
-    if not walls.is_postgres(schema_editor):
-        return  # the tables themselves go with the reversed CreateModel steps
-    script = [walls.drop_composite_fk_sql(t, c) for t, c, _, _ in COMPOSITE_FKS]
-    script += walls.unwall_sql(TENANT_TABLES, walls.app_role())
-    await schema_editor.client.execute_script("\n".join(script))
+# The indexes go with the tables when the migration is reversed.
+apply_walls, remove_walls = walls.migration_steps(
+    TENANT_TABLES, composite_fks=COMPOSITE_FKS, then=_NUMBER_INDEXES
+)
 
 
 class Migration(migrations.Migration):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import functools
 from json import dumps, loads
-from typing import Any
 
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
@@ -20,22 +19,8 @@ from danbao.ids import new_id
 TENANT_TABLES = ("plugin_setting", "plugin_result")
 
 
-async def apply_walls(apps: Any, schema_editor: Any) -> None:
-    if not walls.is_postgres(schema_editor):
-        return  # SQLite (embedded mode) has no roles or RLS; the application wall stands alone.
-    role = walls.app_role()
-    script = [
-        walls.table_sql("plugin_setting", role),
-        walls.table_sql("plugin_result", role, append_only=True),
-    ]
-    await schema_editor.client.execute_script("\n".join(script))
-
-
-async def remove_walls(apps: Any, schema_editor: Any) -> None:
-    if not walls.is_postgres(schema_editor):
-        return  # the tables go with the reversed CreateModel steps
-    script = walls.unwall_sql(TENANT_TABLES, walls.app_role())
-    await schema_editor.client.execute_script("\n".join(script))
+# Answers are kept as given: SELECT and INSERT only for the serving role.
+apply_walls, remove_walls = walls.migration_steps(TENANT_TABLES, append_only=("plugin_result",))
 
 
 def _json() -> fields.JSONField:

@@ -34,22 +34,10 @@ def _json() -> Any:
     )
 
 
-async def apply_walls(apps: Any, schema_editor: Any) -> None:
-    if not walls.is_postgres(schema_editor):
-        return  # SQLite (embedded mode) has no roles or RLS; the application wall stands alone.
-    role = walls.app_role()
-    script = [walls.table_sql(table, role) for table in TENANT_TABLES]
-    script.append(f"REVOKE UPDATE, DELETE ON record_snapshot FROM {role};")
-    script += [walls.composite_fk_sql(*fk) for fk in COMPOSITE_FKS]
-    await schema_editor.client.execute_script("\n".join(script))
-
-
-async def remove_walls(apps: Any, schema_editor: Any) -> None:
-    if not walls.is_postgres(schema_editor):
-        return  # the tables themselves go with the reversed CreateModel steps
-    script = [walls.drop_composite_fk_sql(t, c) for t, c, _, _ in COMPOSITE_FKS]
-    script += walls.unwall_sql(TENANT_TABLES, walls.app_role())
-    await schema_editor.client.execute_script("\n".join(script))
+# A snapshot is written once and never changed: SELECT and INSERT only for the serving role.
+apply_walls, remove_walls = walls.migration_steps(
+    TENANT_TABLES, append_only=("record_snapshot",), composite_fks=COMPOSITE_FKS
+)
 
 
 class Migration(migrations.Migration):

@@ -6,8 +6,6 @@ table and append-only for the serving role.
 
 from __future__ import annotations
 
-from typing import Any
-
 from tortoise import fields, migrations
 from tortoise.migrations import operations as ops
 
@@ -17,19 +15,7 @@ from danbao.ids import new_id
 TENANT_TABLES = ("plugin_callback",)
 
 
-async def apply_walls(apps: Any, schema_editor: Any) -> None:
-    if not walls.is_postgres(schema_editor):
-        return  # SQLite (embedded mode) has no roles or RLS; the application wall stands alone.
-    role = walls.app_role()
-    script = [walls.table_sql("plugin_callback", role, append_only=True)]
-    await schema_editor.client.execute_script("\n".join(script))
-
-
-async def remove_walls(apps: Any, schema_editor: Any) -> None:
-    if not walls.is_postgres(schema_editor):
-        return  # the tables go with the reversed CreateModel steps
-    script = walls.unwall_sql(TENANT_TABLES, walls.app_role())
-    await schema_editor.client.execute_script("\n".join(script))
+apply_walls, remove_walls = walls.migration_steps(TENANT_TABLES, append_only=TENANT_TABLES)
 
 
 def _id() -> fields.UUIDField:

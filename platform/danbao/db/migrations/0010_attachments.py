@@ -9,8 +9,6 @@ and the uploader, so no row can point at another tenant's file, record or user.
 
 from __future__ import annotations
 
-from typing import Any
-
 from tortoise import fields, migrations
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
@@ -26,21 +24,7 @@ COMPOSITE_FKS = (
 )
 
 
-async def apply_walls(apps: Any, schema_editor: Any) -> None:
-    if not walls.is_postgres(schema_editor):
-        return  # SQLite (embedded mode) has no roles or RLS; the application wall stands alone.
-    role = walls.app_role()
-    script = [walls.table_sql(table, role) for table in TENANT_TABLES]
-    script += [walls.composite_fk_sql(*fk) for fk in COMPOSITE_FKS]
-    await schema_editor.client.execute_script("\n".join(script))
-
-
-async def remove_walls(apps: Any, schema_editor: Any) -> None:
-    if not walls.is_postgres(schema_editor):
-        return  # the table goes with the reversed CreateModel step
-    script = [walls.drop_composite_fk_sql(t, c) for t, c, _, _ in COMPOSITE_FKS]
-    script += walls.unwall_sql(TENANT_TABLES, walls.app_role())
-    await schema_editor.client.execute_script("\n".join(script))
+apply_walls, remove_walls = walls.migration_steps(TENANT_TABLES, composite_fks=COMPOSITE_FKS)
 
 
 class Migration(migrations.Migration):
