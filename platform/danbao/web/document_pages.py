@@ -16,7 +16,7 @@ from danbao.plugins.errors import PluginError
 from danbao.web.admin_pages import _csrf
 from danbao.web.documents_api import check_fields_visible, verify_base
 from danbao.web.errors import HttpError
-from danbao.web.records_api import authorise, record_in_scope
+from danbao.web.records_api import record_from_path
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
 
@@ -28,8 +28,7 @@ def _url(request: Request) -> str:
 
 @tenant_endpoint()
 async def documents_page(request: Request) -> Response:
-    ctx = await authorise(request, "read")
-    record = await record_in_scope(ctx, request)
+    ctx, record = await record_from_path(request, "read")
     declared = [
         {"id": doc_id, **doc}
         for doc_id, doc in sorted(ctx.bundle.documents.items())
@@ -57,8 +56,7 @@ async def documents_page(request: Request) -> Response:
 
 @tenant_endpoint()
 async def issue_page(request: Request) -> Response:
-    ctx = await authorise(request, "update")
-    record = await record_in_scope(ctx, request, for_update=True)
+    ctx, record = await record_from_path(request, "update", for_update=True)
     form = await request.form()
     services = services_of(request)
     try:

@@ -33,7 +33,7 @@ from danbao.plugins.errors import PluginError
 from danbao.web.errors import HttpError
 from danbao.web.guards import read_json
 from danbao.web.plugins_api import plugin_http_error
-from danbao.web.records_api import authorise, record_in_scope
+from danbao.web.records_api import record_from_path
 from danbao.web.records_export import content_disposition
 from danbao.web.tenant_endpoint import cookie_path, services_of, tenant_endpoint
 
@@ -109,8 +109,7 @@ async def preview(request: Request) -> Response:
       404: {description: No such record in scope, or the bundle declares no such document}
       422: {description: The document is rendered from another form}
     """
-    ctx = await authorise(request, "read")
-    record = await record_in_scope(ctx, request)
+    ctx, record = await record_from_path(request, "read")
     as_pdf = request.query_params.get("format", "html") == "pdf"
     try:
         check_fields_visible(ctx.rules, printed_fields(ctx.bundle, request.path_params["doc_id"]))
@@ -147,8 +146,7 @@ async def issue_document(request: Request) -> Response:
       409: {description: No e-signature plug-in enabled, or it does not sign at once}
       422: {description: "details: [{pointer, message}]"}
     """
-    ctx = await authorise(request, "update")
-    record = await record_in_scope(ctx, request, for_update=True)
+    ctx, record = await record_from_path(request, "update", for_update=True)
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("document"), str):
         raise HttpError(
@@ -190,8 +188,7 @@ async def list_documents(request: Request) -> Response:
       200: {description: "{items: [document]}"}
       404: {description: No such record in scope}
     """
-    ctx = await authorise(request, "read")
-    record = await record_in_scope(ctx, request)
+    _, record = await record_from_path(request, "read")
     rows = await ProjectDocument.filter(record_id=record.id).order_by("-issued_at")
     return JSONResponse({"items": [document_json(row) for row in rows]})
 
@@ -208,8 +205,7 @@ async def download(request: Request) -> Response:
       403: {description: "The document prints fields hidden or masked for the caller (details)"}
       404: {description: No such record in scope, or no such document of it}
     """
-    ctx = await authorise(request, "read")
-    record = await record_in_scope(ctx, request)
+    ctx, record = await record_from_path(request, "read")
     row = await _document(record, request)
     check_fields_visible(ctx.rules, row.fields_used)
     rendered = request.query_params.get("variant") == "rendered"
@@ -251,8 +247,7 @@ async def change_status(request: Request) -> Response:
       404: {description: No such record in scope, or no such document of it}
       422: {description: "details: [{pointer, message}]"}
     """
-    ctx = await authorise(request, "update")
-    record = await record_in_scope(ctx, request)
+    _, record = await record_from_path(request, "update")
     row = await _document(record, request)
     body = await read_json(request)
     details = []
