@@ -71,6 +71,9 @@ def linear(*approvals: dict[str, Any], **settings: Any) -> Plan:
     return chain(node("start", "start", next=ids[0]), *linked, node("end", "end"), **settings)
 
 
+NO_TASK = ("resubmit", "cancel", "withdraw", "take_back", "comment", "urge", "jump", "terminate")
+
+
 class Run:
     """One instance driven through the pure engine, keeping the state between actions."""
 
@@ -112,7 +115,7 @@ class Run:
 
     def do(self, op: str, actor: str, **kw: Any) -> Result:
         task = kw.pop("task", None)
-        if task is None and op not in ("resubmit", "cancel", "withdraw", "take_back", "comment"):
+        if task is None and op not in NO_TASK:
             task = self.tasks()[actor]
         self.result = act(self.env, self.state, Action(op, actor, task=task, **kw))
         self.history.append(self.result)

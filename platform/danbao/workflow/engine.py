@@ -18,23 +18,13 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from . import admin, claims, urge
 from .people import Chosen, People, named_in_fields, resolve
 from .plan import Enclosure, Node, Plan
+from .refusals import Refused
 from .rules import evaluate
 from .state import Run, Scope, Seat, State, Step, Task, Token, plain
 from .votes import decide
-
-RefusalCode = Literal[
-    "finished",
-    "unknown_task",
-    "not_yours",
-    "stale",
-    "not_allowed",
-    "comment_required",
-    "bad_target",
-    "unknown_user",
-    "bad_choice",
-]
 
 OPERATIONS = frozenset(
     {
@@ -52,19 +42,20 @@ OPERATIONS = frozenset(
         "add_signer",
         "remove_signer",
         "comment",
+        "claim",
+        "unclaim",
+        "urge",
+        "jump",
+        "terminate",
+        "reassign",
     }
 )
 TASK_OPERATIONS = frozenset(
     {"approve", "reject", "abstain", "return", "transfer", "delegate", "resolve"}
-    | {"add_signer", "remove_signer"}
+    | {"add_signer", "remove_signer", "claim", "unclaim"}
 )
-
-
-class Refused(Exception):
-    def __init__(self, code: RefusalCode, message: str) -> None:
-        super().__init__(message)
-        self.code = code
-        self.message = message
+ADMIN_OPERATIONS = frozenset({"jump", "terminate", "reassign"})
+"""Operations an administrator takes on anyone's approval (the caller checks the grant)."""
 
 
 @dataclass(frozen=True)
@@ -75,6 +66,8 @@ class Env:
     people: People
     data: Mapping[str, Any]
     sensitive: frozenset[str] = frozenset()
+    cooling: frozenset[str] = frozenset()
+    """Tasks urged too recently to be urged again (the store knows the clock)."""
 
 
 @dataclass(frozen=True)
@@ -90,7 +83,9 @@ class Action:
     """add_signer / remove_signer: people (ids or e-mails)."""
     position: Literal["before", "after", "alongside"] | None = None
     node: str | None = None
-    """take_back: which node to take back (optional when there is one)."""
+    """take_back: which node to take back (optional when there is one); jump: the target."""
+    admin: bool = False
+    """The caller holds the administrator's grant (jump, terminate, reassign)."""
 
 
 @dataclass
@@ -101,6 +96,9 @@ class Effects:
     facts: list[dict[str, Any]] = field(default_factory=list)
     copies: list[dict[str, Any]] = field(default_factory=list)
     triggers: list[dict[str, Any]] = field(default_factory=list)
+    urged: list[Task] = field(default_factory=list)
+    handed: list[Task] = field(default_factory=list)
+    """Tasks given to another person in place (reassigned), for their notification."""
 
 
 @dataclass
@@ -142,6 +140,11 @@ class _Engine:
         self.effects.facts.append({"fact": name, **data})
 
     def open_task(self, run: Run, user: str, seat: str, kind: str, why: str) -> Task:
+        holder = self.proxy_for(run, user)
+        if holder != user:
+            why = f"proxy for {user}: {why}"
+            self.fact("proxied", node=run.node, user=user, proxy=holder)
+            user = holder
         task = Task(
             id=self.state.new_id("t"),
             node=run.node,
@@ -154,6 +157,27 @@ class _Engine:
         self.state.tasks[task.id] = task
         self.effects.opened.append(task)
         return task
+
+    def proxy_for(self, run: Run, user: str) -> str:
+        """Who receives a new task of ``user``: their active proxy (one step, never the
+        submitter where self-approval is forbidden), else themselves."""
+        proxy = self.env.people.proxies.get(user)
+        if proxy is None or proxy == user or proxy not in self.env.people.persons:
+            return user
+        involved = {s.user for s in run.seats} | {t.user for t in self.run_tasks(run)}
+        if proxy in involved:
+            # Nobody holds two tasks in one node: the person on leave keeps this one.
+            self.fact("not_proxied", node=run.node, user=user, why="the proxy takes part")
+            return user
+        node = self.plan.node(run.node)
+        if (
+            proxy == self.state.submitter
+            and node.type == "approve"
+            and node.self_approval != "allow"
+        ):
+            self.fact("not_proxied", node=run.node, user=user, why="the proxy is the submitter")
+            return user
+        return proxy
 
     def close_task(self, task: Task, reason: str) -> None:
         if self.state.tasks.pop(task.id, None) is None:
@@ -394,6 +418,9 @@ class _Engine:
                 return "reject"
         self.state.runs[run.id] = run
         token.run = run.id
+        if node.claim and len(run.seats) > 1:
+            claims.open_pool(self, run)
+            return None
         targets = run.seats[:1] if node.mode == "sequential" else run.seats
         for seat in targets:
             self.open_task(run, seat.user, seat.user, "decide", seat.why)
@@ -561,11 +588,11 @@ class _Engine:
         if keep < len(scopes):
             self._tear_down(scopes[keep].group)
         self.kill_token(token, "returned")
-        self._truncate(target)
+        self.truncate(target)
         self.fact("returned", node=origin, to=target)
-        self._reenter(target, token.scopes[:keep])
+        self.reenter(target, token.scopes[:keep])
 
-    def _reenter(self, target: str, keep: list[str]) -> None:
+    def reenter(self, target: str, keep: list[str]) -> None:
         """Place a new token at ``target``, re-opening (one arm at a time) any finished
         branch blocks around it that are not live."""
         scopes = list(keep)
@@ -593,7 +620,7 @@ class _Engine:
             del self.state.scopes[scope.id]
         self.state.groups.pop(group, None)
 
-    def _truncate(self, target: str) -> None:
+    def truncate(self, target: str) -> None:
         """Forget the steps from the last visit of ``target`` on (on the same path)."""
         enclosure = self.plan.node(target).enclosure
         trail = self.state.trail
@@ -613,6 +640,8 @@ class _Engine:
 
     def dispatch(self, action: Action) -> None:
         op = action.op
+        if op in ADMIN_OPERATIONS:
+            return admin.dispatch(self, action)
         if op == "resubmit":
             return self.resubmit(action)
         if op == "cancel":
@@ -625,6 +654,8 @@ class _Engine:
             return self.take_back(action)
         if op == "comment":
             return self.comment(action)
+        if op == "urge":
+            return urge.urge(self, action)
         task = self._task(action)
         node = self.plan.node(task.node)
         if op in node.require_comment and not action.comment.strip():
@@ -644,6 +675,8 @@ class _Engine:
             raise Refused("stale", "the task changed since you saw it")
         if task.status != "open":
             raise Refused("not_allowed", "this task waits for someone else first")
+        if task.kind == "claim" and action.op != "claim":
+            raise Refused("not_allowed", "claim this task first (it is offered to a group)")
         return task
 
     def _need(self, node: Node, operation: str) -> None:
@@ -653,6 +686,12 @@ class _Engine:
     def _need_decide(self, task: Task, what: str) -> None:
         if task.kind != "decide":
             raise Refused("not_allowed", f"only the assignee of the node can {what}")
+
+    def op_claim(self, action: Action, task: Task, run: Run, node: Node) -> None:
+        claims.claim(self, action, task, run, node)
+
+    def op_unclaim(self, action: Action, task: Task, run: Run, node: Node) -> None:
+        claims.unclaim(self, action, task, run, node)
 
     def op_approve(self, action: Action, task: Task, run: Run, node: Node) -> None:
         seat = run.seat(task.seat)
@@ -717,7 +756,7 @@ class _Engine:
     def op_transfer(self, action: Action, task: Task, run: Run, node: Node) -> None:
         self._need(node, "transfer")
         self._need_decide(task, "transfer it")
-        new = self._newcomer(run, node, action.to)
+        new = self.newcomer(run, node, action.to)
         seat = run.seat(task.seat)
         if seat is None:
             raise Refused("not_allowed", "no seat")
@@ -734,7 +773,7 @@ class _Engine:
     def op_delegate(self, action: Action, task: Task, run: Run, node: Node) -> None:
         self._need(node, "delegate")
         self._need_decide(task, "delegate it")
-        helper = self._newcomer(run, node, action.to)
+        helper = self.newcomer(run, node, action.to)
         self.set_status(task, "waiting")
         self.open_task(run, helper, task.seat, "delegate", f"delegated by {task.user}")
         self.fact("delegate", node=node.id, user=task.user, to=helper)
@@ -758,7 +797,7 @@ class _Engine:
             raise Refused("not_allowed", "no seat")
         added: list[str] = []
         for key in action.users:
-            user = self._newcomer(run, node, key)
+            user = self.newcomer(run, node, key)
             if user in added:
                 continue
             added.append(user)
@@ -820,7 +859,7 @@ class _Engine:
         run.veto = [v for v in run.veto if v != seat.user]
         self.fact("remove_signer", node=node.id, user=actor, removed=seat.user)
 
-    def _newcomer(self, run: Run, node: Node, key: str | None) -> str:
+    def newcomer(self, run: Run, node: Node, key: str | None) -> str:
         """A person joining a run: active, not already in it, not the submitter when
         self-approval is forbidden there."""
         user = self.person(key)
@@ -846,7 +885,7 @@ class _Engine:
         if self.plan.resubmit == "back" and origin is not None:
             enclosure = self.plan.node(origin).enclosure
             target = enclosure[0][0] if enclosure else origin
-            self._truncate(target)
+            self.truncate(target)
             self.fact("resubmitted", to=target, policy="back")
             self.enter(self.new_token(target, []), target)
             return
@@ -893,6 +932,7 @@ class _Engine:
             token=token.id,
             seats=[Seat(**s) for s in raw["seats"]],
             veto=list(raw["veto"]),
+            pool=[list(p) for p in raw.get("pool", ())],
         )
         for seat in restored.seats:
             if seat.user == action.actor:

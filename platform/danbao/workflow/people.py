@@ -44,10 +44,15 @@ class People:
 
     persons: Mapping[str, Person]
     departments: Mapping[str, Department] = field(default_factory=dict)
+    proxies: Mapping[str, str] = field(default_factory=dict)
+    """user id -> the active proxy (代理) who receives their new tasks at this moment."""
 
     @classmethod
     def build(
-        cls, persons: Iterable[Person], departments: Iterable[Mapping[str, Any]] = ()
+        cls,
+        persons: Iterable[Person],
+        departments: Iterable[Mapping[str, Any]] = (),
+        proxies: Mapping[str, str] | None = None,
     ) -> People:
         return cls(
             {p.id: p for p in persons},
@@ -55,6 +60,7 @@ class People:
                 d["id"]: Department(d["id"], d.get("parent"), d.get("head_role"))
                 for d in departments
             },
+            dict(proxies or {}),
         )
 
     def by_key(self, key: str) -> Person | None:

@@ -106,6 +106,8 @@ class Node:
     """None: the instance is rejected; else "submitter", "previous" or a node id."""
     sla: Sla | None = None
     operations: frozenset[str] = frozenset()
+    claim: bool = False
+    """The assignees are a pool: one claims the task (认领) and decides alone."""
     split: Literal["exclusive", "parallel", "inclusive", "goto"] | None = None
     branches: tuple[Branch, ...] = ()
     rules: tuple[AutoRule, ...] = ()
@@ -247,6 +249,7 @@ def _node(raw: Mapping[str, Any], settings: Mapping[str, Any], enclosure: Enclos
                 on_timeout=sla.get("on_timeout", "remind"),
             ),
             operations=frozenset(raw.get("operations", ALL_OPERATIONS)),
+            claim=bool(raw.get("claim", False)),
             **common,
         )
     if kind == "copy":

@@ -8,8 +8,9 @@ history is the action log and the audit trail.
   give one token per arm, each inside a *scope* that counts the arms still running.
 - A *run* is one approval node being decided for one token; its *seats* are the people
   whose decisions count (for a vote, the voters).
-- A *task* is one person's live to-do: deciding a seat, or helping a seat decide
-  (delegated to them, or added before or after the seat's holder).
+- A *task* is one person's live to-do: deciding a seat, helping a seat decide
+  (delegated to them, or added before or after the seat's holder), or claiming a seat
+  of a pool (认领). A task's user may act for the seat's holder as their proxy (代理).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from dataclasses import dataclass, field, fields
 from typing import Any, Literal
 
 Status = Literal["running", "approved", "rejected", "returned", "cancelled", "terminated"]
-TaskKind = Literal["decide", "delegate", "before", "after"]
+TaskKind = Literal["decide", "delegate", "before", "after", "claim"]
 Decision = Literal["pending", "approve", "reject", "abstain"]
 
 
@@ -58,6 +59,9 @@ class Run:
     token: str
     seats: list[Seat]
     veto: list[str] = field(default_factory=list)
+    pool: list[list[str]] = field(default_factory=list)
+    """A claim node's candidates as [user, why]: each holds a claim task until one claims
+    (the seats shrink to the claimer); kept so that an unclaim can open the pool again."""
 
     def seat(self, user: str) -> Seat | None:
         return next((s for s in self.seats if s.user == user), None)
