@@ -454,6 +454,8 @@ class WorkflowTask(TenantModel):
     why = fields.CharField(max_length=200, default="")
     due_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    urged_at = fields.DatetimeField(null=True)
+    """When the submitter last urged it (催办 is rate-limited per task)."""
 
     class Meta:
         table = "workflow_task"
@@ -483,6 +485,45 @@ class WorkflowAction(TenantModel):
         table = "workflow_action"
         unique_together = (("tenant_id", "actor_id", "idempotency_key"),)
         indexes = (("tenant_id", "instance_id", "revision"),)
+
+
+class WorkflowProxy(TenantModel):
+    """A standing proxy (代理): from ``starts_on`` to ``ends_on`` (China dates, inclusive)
+    new approval tasks of ``user_id`` go to ``proxy_id``. Revoked, never deleted."""
+
+    user_id = fields.UUIDField()
+    proxy_id = fields.UUIDField()
+    starts_on = fields.DateField()
+    ends_on = fields.DateField()
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    revoked_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "workflow_proxy"
+        indexes = (("tenant_id", "user_id"),)
+
+
+class Notification(TenantModel):
+    """One message to one user (a task given to them, an urge, an approval finished): the
+    internal notification list, and what a messaging plug-in sends when one is enabled.
+
+    ``delivery``: ``none`` (no channel enabled), ``pending``, ``sent`` or ``failed``.
+    """
+
+    user_id = fields.UUIDField()
+    kind = fields.CharField(max_length=32)
+    title = fields.CharField(max_length=200)
+    body = fields.TextField(default="")
+    params: Any = fields.JSONField(default=dict)
+    instance_id = fields.UUIDField(null=True)
+    read_at = fields.DatetimeField(null=True)
+    delivery = fields.CharField(max_length=16, default="none")
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "notification"
+        indexes = (("tenant_id", "user_id", "created_at"),)
 
 
 class PluginCallback(TenantModel):
@@ -608,5 +649,7 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     WorkflowAction,
     Project,
     ProjectDocument,
+    WorkflowProxy,
+    Notification,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

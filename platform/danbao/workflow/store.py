@@ -26,12 +26,15 @@ from danbao.db.models import User, WorkflowAction, WorkflowInstance, WorkflowTas
 from danbao.definitions import Bundle
 from danbao.workdays import Clock, SystemClock, WorkCalendar
 
+from . import notices, proxies
 from .engine import Action, Effects, Env, Refused, Result, act, start
 from .people import People, Person
 from .plan import Plan, compile_plan, plan_hash
 from .state import State, Task
 
 _PLANS: LRUCache[str, Plan] = LRUCache(maxsize=512)
+URGE_INTERVAL = dt.timedelta(hours=1)
+"""A task is urged at most once an hour (催办 must not become spam)."""
 
 
 class WorkflowError(Exception):
@@ -68,11 +71,16 @@ class ActionInvalid(WorkflowError):
     status, code = 422, "invalid_action"
 
 
+class TooSoon(WorkflowError):
+    status, code = 429, "too_soon"
+
+
 _STATUS_OF: dict[str, type[WorkflowError]] = {
     "finished": Conflict,
     "unknown_task": Conflict,
     "stale": Conflict,
     "not_yours": Forbidden,
+    "too_soon": TooSoon,
 }
 
 
@@ -85,21 +93,26 @@ def plan_of(workflow: Mapping[str, Any]) -> Plan:
     return plan
 
 
-async def load_people(bundle: Bundle) -> People:
-    """The tenant's active users and the bundle's departments, for assignee resolution."""
+async def load_people(bundle: Bundle, clock: Clock | None = None) -> People:
+    """The tenant's active users, the bundle's departments and the proxies in force today,
+    for assignee resolution."""
     rows = await User.filter(is_active=True).values("id", "email", "name", "roles", "department")
     persons = (
         Person(str(r["id"]), r["email"], r["name"], frozenset(r["roles"] or ()), r["department"])
         for r in rows
     )
-    return People.build(persons, bundle.permissions.get("departments", ()))
+    standing = await proxies.active(proxies.today(clock))
+    return People.build(persons, bundle.permissions.get("departments", ()), standing)
 
 
 @dataclass(frozen=True)
 class Answer:
-    """What an action answers (and what a repeat of its key answers again)."""
+    """What an action answers (and what a repeat of its key answers again); ``notices``:
+    the notifications this very call wrote for a messaging plug-in to send (none on a
+    repeat, so nothing is sent twice)."""
 
     body: dict[str, Any]
+    notices: tuple[str, ...] = ()
 
     @property
     def instance_id(self) -> str:
@@ -127,7 +140,7 @@ async def start_instance(
     if workflow_id not in bundle.workflows:
         raise NotFound(f"no approval chain {workflow_id!r}")
     plan = plan_of(bundle.workflows[workflow_id])
-    env = Env(plan, await load_people(bundle), data, sensitive)
+    env = Env(plan, await load_people(bundle, clock), data, sensitive)
     try:
         result = start(env, str(submitter_id), choices)
     except Refused as exc:
@@ -176,7 +189,12 @@ async def act_on(
     if plan.hash != instance.plan_hash:
         raise Conflict("the approval is pinned to another version of its chain")
     state = State.from_json(instance.state)
-    env = Env(plan, await load_people(bundle), data, sensitive)
+    cooling: frozenset[str] = frozenset()
+    if action.op == "urge":
+        since = _now(clock) - URGE_INTERVAL
+        urged = WorkflowTask.filter(instance_id=instance.id, urged_at__gt=since)
+        cooling = frozenset(await urged.values_list("task_key", flat=True))  # type: ignore[arg-type]
+    env = Env(plan, await load_people(bundle, clock), data, sensitive, cooling)
     try:
         result = act(env, state, action)
     except Refused as exc:
@@ -248,6 +266,10 @@ async def _persist(
 ) -> Answer:
     effects = result.effects
     await _apply_tasks(instance, plan, bundle, effects, clock)
+    written = await notices.write(
+        instance,
+        notices.notices_of(plan, result, str(actor), str(instance.submitter_id)),
+    )
     body = {
         "instance": _view(instance, result.state),
         "facts": effects.facts,
@@ -279,7 +301,7 @@ async def _persist(
             "facts": body["facts"],
         },
     )
-    return Answer(body)
+    return Answer(body, tuple(written))
 
 
 async def _apply_tasks(
@@ -289,8 +311,18 @@ async def _apply_tasks(
     if closed:
         await WorkflowTask.filter(instance_id=instance.id, task_key__in=closed).delete()
     for task in effects.changed:
+        # Claimed (kind), reassigned (user, why), delegated or opened again (status).
         await WorkflowTask.filter(instance_id=instance.id, task_key=task.id).update(
-            status=task.status, version=task.version
+            status=task.status,
+            version=task.version,
+            kind=task.kind,
+            user_id=uuid.UUID(task.user),
+            why=task.why[:200],
+        )
+    if effects.urged:
+        urged = [task.id for task in effects.urged]
+        await WorkflowTask.filter(instance_id=instance.id, task_key__in=urged).update(
+            urged_at=_now(clock)
         )
     if not effects.opened:
         return
