@@ -111,6 +111,12 @@ ANY_SIGNED_IN = PUBLIC | {
     ("/t/{slug}/api/tokens/{token_id}", "DELETE"),
     ("/t/{slug}/api/approvals/inbox", "GET"),
     ("/t/{slug}/inbox", "GET"),
+    # One's own notifications and proxies, and approving one's own tasks in a batch.
+    ("/t/{slug}/api/notifications", "GET"),
+    ("/t/{slug}/api/notifications/read", "POST"),
+    ("/t/{slug}/api/approvals/proxies", "GET"),
+    ("/t/{slug}/api/approvals/proxies", "POST"),
+    ("/t/{slug}/api/approvals/batch", "POST"),
     ("/t/{slug}/", "GET"),
     ("/t/{slug}/logout", "POST"),
 }
@@ -249,6 +255,30 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         json=lambda w: {"op": "comment", "comment": "扫描评论"},
         headers=lambda w: {"Idempotency-Key": "sweep-comment"},
     ),
+    # The holder has no task in the world's approval: the item fails alone, the call is served.
+    ("/t/{slug}/api/approvals/batch", "POST"): Sample(
+        None,
+        json=lambda w: {"items": [{"instance": w.instance_id, "task": "t1", "key": "sweep-b"}]},
+    ),
+    # The holder has no live task, so nothing moves; the request itself is served.
+    ("/t/{slug}/api/approvals/reassign", "POST"): Sample(
+        ("admin:approvals", "update"),
+        json=lambda w: {"from": w.holder, "to": f"other@{w.slug}.test"},
+        headers=lambda w: {"Idempotency-Key": "sweep-reassign"},
+    ),
+    ("/t/{slug}/api/approvals/proxies", "GET"): Sample(None),
+    ("/t/{slug}/api/approvals/proxies", "POST"): Sample(
+        None,
+        _ok(200, 201),
+        json=lambda w: {
+            "proxy": f"other@{w.slug}.test",
+            "starts_on": "2099-01-01",
+            "ends_on": "2099-01-02",
+        },
+    ),
+    ("/t/{slug}/api/approvals/proxies/{proxy_id}", "DELETE"): Sample(None, _ok(404)),
+    ("/t/{slug}/api/notifications", "GET"): Sample(None),
+    ("/t/{slug}/api/notifications/read", "POST"): Sample(None, json=lambda w: {"all": True}),
     ("/t/{slug}/api/approvals/simulate", "POST"): Sample(
         ("admin:definitions", "read"), json=lambda w: {"data": {"amount": 6000000}}
     ),
@@ -596,6 +626,7 @@ def _path(path: str, world: World) -> str:
         "doc_id": "letter",
         "document_id": "00000000-0000-0000-0000-0000000000a2",
         "token": "sweep-token-unknown-0123456789",
+        "proxy_id": "00000000-0000-0000-0000-0000000000b1",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 

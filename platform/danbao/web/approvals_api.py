@@ -24,11 +24,14 @@ from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.sensitive import open_data
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import read_json, require
+from danbao.web.notify import deliver_later
 from danbao.web.records_api import authorise, record_in_scope
 from danbao.web.tenant_endpoint import caller_of, services_of, tenant_endpoint
 from danbao.workflow import Action
+from danbao.workflow.engine import ADMIN_OPERATIONS
 from danbao.workflow.simulate import simulate
 from danbao.workflow.store import (
+    Answer,
     Conflict,
     WorkflowError,
     act_on,
@@ -44,7 +47,7 @@ _LIVE = ("running", "returned")
 _MAX_USERS = 20
 
 
-def _key(request: Request) -> str:
+def idempotency_key(request: Request) -> str:
     key = request.headers.get("idempotency-key", "").strip()
     if not key or len(key) > 100:
         detail = "send an Idempotency-Key header (1-100 characters)"
@@ -52,7 +55,7 @@ def _key(request: Request) -> str:
     return key
 
 
-def _refusal(request: Request, error: WorkflowError) -> Response:
+def refusal(request: Request, error: WorkflowError) -> Response:
     if isinstance(error, Conflict):
         # 409 with the instance as it is now, so the client can show the real state.
         message = translate(locale_of(request), "error.approval_conflict")
@@ -96,7 +99,7 @@ async def approval_start(request: Request) -> Response:
       422: {description: Bad choices, or the chain cannot start}
     """
     ctx = await authorise(request, "submit")
-    key = _key(request)
+    key = idempotency_key(request)
     body = await read_json(request) if await request.body() else {}
     if not isinstance(body, dict):
         raise HttpError(400, "bad_request", params={"detail": "expected an object"})
@@ -134,8 +137,8 @@ async def approval_start(request: Request) -> Response:
             idempotency_key=key,
         )
     except WorkflowError as error:
-        return _refusal(request, error)
-    return JSONResponse(answer.body, status_code=201)
+        return refusal(request, error)
+    return JSONResponse(answer.body, status_code=201, background=deliver_later(request, answer))
 
 
 @tenant_endpoint()
@@ -152,19 +155,24 @@ async def approval_inbox(request: Request) -> Response:
 
 
 async def _instance(request: Request) -> WorkflowInstance:
-    try:
-        instance_id = uuid.UUID(request.path_params["instance_id"])
-    except ValueError as exc:
-        raise HttpError(404, "not_found") from exc
-    instance = await WorkflowInstance.get_in_tenant(instance_id)
+    instance = await instance_by_id(request.path_params["instance_id"])
     if instance is None:
         raise HttpError(404, "not_found")
     return instance
 
 
+async def instance_by_id(text: object) -> WorkflowInstance | None:
+    try:
+        instance_id = uuid.UUID(str(text))
+    except ValueError:
+        return None
+    return await WorkflowInstance.get_in_tenant(instance_id)
+
+
 async def _may_see(request: Request, instance: WorkflowInstance) -> User:
-    """The submitter, anyone with a task in it or who acted on it, or a role that may read
-    the chain; everyone else gets the same 404 as for a missing approval."""
+    """The submitter, anyone with a task in it or who acted on it, a role that may read the
+    chain, or an approvals administrator; everyone else gets the same 404 as for a missing
+    approval."""
     user: User = caller_of(request).user
     if instance.submitter_id == user.id:
         return user
@@ -175,6 +183,8 @@ async def _may_see(request: Request, instance: WorkflowInstance) -> User:
     active = await services_of(request).enforcer()
     if active and active[2].allowed(user.roles, f"workflow:{instance.workflow_id}", "read"):
         return user
+    if active and active[2].allowed(user.roles, "admin:approvals", "read"):
+        return user  # the administrator who may jump, terminate or reassign sees it first
     raise HttpError(404, "not_found")
 
 
@@ -216,7 +226,7 @@ async def _pinned(request: Request, instance: WorkflowInstance) -> Bundle:
     return Bundle.from_published(stored.bundle)
 
 
-def _action(body: Any, actor: uuid.UUID) -> Action:
+def _action(body: Any, actor: uuid.UUID, *, admin: bool = False) -> Action:
     if not isinstance(body, dict) or not isinstance(body.get("op"), str):
         raise HttpError(400, "bad_request", params={"detail": "expected {op: ...}"})
     unknown = sorted(set(body) - _ACTION_KEYS)
@@ -247,6 +257,7 @@ def _action(body: Any, actor: uuid.UUID) -> Action:
         users=tuple(users),
         position=text["position"],  # type: ignore[arg-type]
         node=text["node"],
+        admin=admin,
     )
 
 
@@ -255,7 +266,8 @@ async def approval_act(request: Request) -> Response:
     """
     summary: >-
       Act on an approval: approve, reject, abstain, return, transfer, delegate, resolve,
-      add_signer, remove_signer, take_back, withdraw, resubmit, cancel, comment
+      add_signer, remove_signer, take_back, withdraw, resubmit, cancel, comment, claim,
+      unclaim, urge; for administrators (admin:approvals update) jump, terminate, reassign
     tags: [approvals]
     parameters:
       - {name: Idempotency-Key, in: header, required: true, schema: {type: string}}
@@ -272,10 +284,11 @@ async def approval_act(request: Request) -> Response:
               comment: {type: string}
               to:
                 type: string
-                description: "return: submitter, previous or a node; transfer, delegate: e-mail"
+                description: >-
+                  return: submitter, previous or a node; transfer, delegate, reassign: e-mail
               users: {type: array, items: {type: string}, description: add_signer and remove_signer}
               position: {enum: [before, after, alongside]}
-              node: {type: string, description: "take_back: the node to take back"}
+              node: {type: string, description: "take_back: the node taken back; jump: the target"}
     responses:
       200: {description: "{instance, facts}; a repeat of the same key answers the same"}
       403: {description: Someone else's task}
@@ -283,28 +296,40 @@ async def approval_act(request: Request) -> Response:
       409: {description: "Already handled, finished, or a stale version: {error, current}"}
       422:
         description: Not allowed here, comment required, bad target, or key used for another request
+      429: {description: "urge: every task named was urged within the hour"}
     """
     instance = await _instance(request)
-    user = await _may_see(request, instance)
-    key = _key(request)
-    action = _action(await read_json(request), user.id)
+    body = await read_json(request)
+    admin = isinstance(body, dict) and body.get("op") in ADMIN_OPERATIONS
+    if admin:
+        user = await require(request, "admin:approvals", "update")
+    else:
+        user = await _may_see(request, instance)
+    key = idempotency_key(request)
+    action = _action(body, user.id, admin=admin)
+    try:
+        answer = await act_as(request, instance, action, key)
+    except WorkflowError as error:
+        return refusal(request, error)
+    return JSONResponse(answer.body, background=deliver_later(request, answer))
+
+
+async def act_as(request: Request, instance: WorkflowInstance, action: Action, key: str) -> Answer:
+    """Apply ``action`` with the chain version the instance is pinned to and the record's
+    data as it is now (raises :class:`WorkflowError` on a refusal)."""
     bundle = await _pinned(request, instance)
     record = await Record.get_in_tenant(instance.record_id)
     if record is None:
         raise HttpError(404, "not_found")
     data = await open_data(services_of(request).keys, record.form_id, record.data)
-    try:
-        answer = await act_on(
-            instance.id,
-            action,
-            bundle=bundle,
-            data=data,
-            sensitive=_sensitive(bundle, record.form_id),
-            idempotency_key=key,
-        )
-    except WorkflowError as error:
-        return _refusal(request, error)
-    return JSONResponse(answer.body)
+    return await act_on(
+        instance.id,
+        action,
+        bundle=bundle,
+        data=data,
+        sensitive=_sensitive(bundle, record.form_id),
+        idempotency_key=key,
+    )
 
 
 @tenant_endpoint()
