@@ -142,7 +142,7 @@ async def test_inbox_tabs_counts_and_filters(make_client: ClientFactory, gx: Gx)
     html = shown.text
     assert link in html and "风险管理部审查" in html
     assert tab_count(html, "mine") >= 1
-    assert 'data-tab="claimable"' not in html  # no pools in the engine yet: the tab is hidden
+    assert 'data-tab="claimable"' not in html  # claim tasks are under 待办 until it lists them
     for tab in ("done", "copied"):
         assert f'data-tab="{tab}"' in html
 
