@@ -188,10 +188,12 @@ async def test_the_approval_page_shows_the_node_and_its_buttons(
     assert 'id="f-legal_rep_id_number"' in legal  # legal's node does not hide it
     assert "13800138000" not in legal  # a sensitive field stays masked
 
-    await act(make_client, gx, "risk", instance, comment="同意")
+    await act(make_client, gx, "risk", instance, comment="同意，担保物足值")
     body = await act(make_client, gx, "legal", instance)
     assert {t["node"] for t in body["instance"]["tasks"]} == {"committee"}
     committee = (await page(make_client, gx, "c1", path)).text
+    # The approver's opinion stands on their step of the timeline.
+    assert '<blockquote class="opinion">同意，担保物足值</blockquote>' in committee
     assert buttons(committee) >= {"approve", "reject", "abstain"}  # a vote
     # The timeline says why: the rule and the amount that sent it to the committee.
     assert "amount &gt; 5000000" in committee and "amount = 6000000" in committee

@@ -5,8 +5,9 @@ Read-only here: the approval page's buttons post to the approvals API (``approva
 from ``static/approval.js``, with an Idempotency-Key made for this page load and the task
 version shown, so a double click has one effect and a stale page gets a clear 409.
 
-Who may open an approval is exactly what the API says (``approvals_api._may_see``): the
-submitter, its participants, or a role that may read the chain; anyone else gets 404.
+Who may open an approval is exactly what the API says
+(``approvals_api.participant_or_404``): the submitter, its participants, or a role that may
+read the chain; anyone else gets 404.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ from danbao.db.models import Record, User, WorkflowAction, WorkflowTask
 from danbao.definitions import Bundle
 from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.sensitive import open_data
-from danbao.web.approvals_api import _instance, _may_see, _pinned
+from danbao.web.approvals_api import instance_from_path, participant_or_404, pinned_bundle
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.form_pages import build_sections
 from danbao.web.templates import render
@@ -77,6 +78,17 @@ _FACTS_SHOWN = frozenset(
         "quorum_unreachable",
     }
 )
+
+
+# Decisions whose fact carries the approver's opinion (审批意见), shown on the step itself.
+_OPINION_FACTS = frozenset({"approve", "reject", "abstain", "return"})
+
+
+def _opinion_of(facts: list[dict[str, Any]]) -> str:
+    return next(
+        (str(f["comment"]) for f in facts if f.get("fact") in _OPINION_FACTS and f.get("comment")),
+        "",
+    )
 
 
 def _base(request: Request) -> str:
@@ -374,11 +386,11 @@ async def _record_view(
 
 @tenant_endpoint()
 async def approval_page(request: Request) -> Response:
-    instance = await _instance(request)
-    user = await _may_see(request, instance)
+    instance = await instance_from_path(request)
+    user = await participant_or_404(request, instance)
     locale = locale_of(request)
     me = str(user.id)
-    bundle = await _pinned(request, instance)
+    bundle = await pinned_bundle(request, instance)
     chain = bundle.workflows.get(instance.workflow_id) or {}
     plan = plan_of(chain)
     state = State.from_json(instance.state)
@@ -401,6 +413,7 @@ async def approval_page(request: Request) -> Response:
             "op": a.op,
             "who": names.get(str(a.actor_id), (str(a.actor_id), ""))[0],
             "at": _when(a.at),
+            "opinion": _opinion_of(a.facts or []),
             "facts": [
                 describe(f, plan, names, rules, locale)
                 for f in a.facts or []

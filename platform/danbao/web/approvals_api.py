@@ -154,7 +154,7 @@ async def approval_inbox(request: Request) -> Response:
     return JSONResponse({"items": await inbox(user.id)})
 
 
-async def _instance(request: Request) -> WorkflowInstance:
+async def instance_from_path(request: Request) -> WorkflowInstance:
     instance = await instance_by_id(request.path_params["instance_id"])
     if instance is None:
         raise HttpError(404, "not_found")
@@ -169,7 +169,7 @@ async def instance_by_id(text: object) -> WorkflowInstance | None:
     return await WorkflowInstance.get_in_tenant(instance_id)
 
 
-async def _may_see(request: Request, instance: WorkflowInstance) -> User:
+async def participant_or_404(request: Request, instance: WorkflowInstance) -> User:
     """The submitter, anyone with a task in it or who acted on it, a role that may read the
     chain, or an approvals administrator; everyone else gets the same 404 as for a missing
     approval."""
@@ -197,8 +197,8 @@ async def approval_show(request: Request) -> Response:
       200: {description: "{instance, history: [{revision, op, actor, at, facts}]}"}
       404: {description: No such approval, or not one the caller takes part in or may read}
     """
-    instance = await _instance(request)
-    await _may_see(request, instance)
+    instance = await instance_from_path(request)
+    await participant_or_404(request, instance)
     view = await current(instance.id)
     log = await WorkflowAction.filter(instance_id=instance.id).order_by("revision", "at")
     history = [
@@ -215,7 +215,7 @@ async def approval_show(request: Request) -> Response:
     return JSONResponse({"instance": view, "history": history})
 
 
-async def _pinned(request: Request, instance: WorkflowInstance) -> Bundle:
+async def pinned_bundle(request: Request, instance: WorkflowInstance) -> Bundle:
     active = await services_of(request).enforcer()
     if active is not None and active[0] == instance.definition_version:
         return active[1]
@@ -298,13 +298,13 @@ async def approval_act(request: Request) -> Response:
         description: Not allowed here, comment required, bad target, or key used for another request
       429: {description: "urge: every task named was urged within the hour"}
     """
-    instance = await _instance(request)
+    instance = await instance_from_path(request)
     body = await read_json(request)
     admin = isinstance(body, dict) and body.get("op") in ADMIN_OPERATIONS
     if admin:
         user = await require(request, "admin:approvals", "update")
     else:
-        user = await _may_see(request, instance)
+        user = await participant_or_404(request, instance)
     key = idempotency_key(request)
     action = _action(body, user.id, admin=admin)
     try:
@@ -317,7 +317,7 @@ async def approval_act(request: Request) -> Response:
 async def act_as(request: Request, instance: WorkflowInstance, action: Action, key: str) -> Answer:
     """Apply ``action`` with the chain version the instance is pinned to and the record's
     data as it is now (raises :class:`WorkflowError` on a refusal)."""
-    bundle = await _pinned(request, instance)
+    bundle = await pinned_bundle(request, instance)
     record = await Record.get_in_tenant(instance.record_id)
     if record is None:
         raise HttpError(404, "not_found")

@@ -698,7 +698,14 @@ class _Engine:
         if seat is None or task.kind == "delegate":
             raise Refused("not_allowed", "a delegated task is resolved, not approved")
         self.close_task(task, "approved")
-        self.fact("approve", node=node.id, user=action.actor, seat=seat.user, kind=task.kind)
+        self.fact(
+            "approve",
+            node=node.id,
+            user=action.actor,
+            seat=seat.user,
+            kind=task.kind,
+            **_opinion(action),
+        )
         if task.kind == "before":
             seat.before.remove(task.user)
             if not seat.before:
@@ -744,13 +751,21 @@ class _Engine:
         seat.held = False
         seat.decision = decision  # type: ignore[assignment]
         seat.comment = action.comment
-        self.fact(decision, node=node.id, user=action.actor, seat=seat.user, kind=task.kind)
+        self.fact(
+            decision,
+            node=node.id,
+            user=action.actor,
+            seat=seat.user,
+            kind=task.kind,
+            **_opinion(action),
+        )
         self.after_decision(run, action.actor)
 
     def op_return(self, action: Action, task: Task, run: Run, node: Node) -> None:
         self._need(node, "return")
         self._need_decide(task, "return it")
         token = self.state.tokens[run.token]
+        self.fact("return", node=node.id, user=action.actor, **_opinion(action))
         self.return_to(token, action.to or "previous", node.id)
 
     def op_transfer(self, action: Action, task: Task, run: Run, node: Node) -> None:
@@ -964,3 +979,9 @@ class _Engine:
 
 def _enc(enclosure: Enclosure) -> list[list[Any]]:
     return [[branch, arm] for branch, arm in enclosure]
+
+
+def _opinion(action: Action) -> dict[str, str]:
+    """The approver's opinion (审批意见) goes into the decision's fact, so the history shows
+    why next to who and what."""
+    return {"comment": action.comment} if action.comment else {}
