@@ -19,7 +19,7 @@ import tomllib
 from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import urlsplit, urlunsplit
 
 import asyncpg
@@ -209,3 +209,28 @@ def peer_env(name: str, pins: Sequence[str]) -> tuple[Path, float | None]:
     shutil.rmtree(root, ignore_errors=True)
     building.rename(root)
     return python, time.perf_counter() - started
+
+
+@dataclasses.dataclass
+class _TenantRow:  # what operator_context reads of a Tenant
+    id: Any
+    slug: str
+
+
+async def verified_audit_chain(settings: Settings, tenant_id: Any, slug: str, operator: str) -> str:
+    """After a run, verify the tenant's audit chain as the operator; a broken chain ends the
+    benchmark (its figures would describe a server that lost or forged events)."""
+    from danbao.audit.chain import verify_chain
+    from danbao.db.setup import close_db, open_db
+    from danbao.provisioning import operator_context
+    from danbao.tenancy.context import tenant_scope
+
+    await open_db(settings, "owner")
+    try:
+        with tenant_scope(operator_context(cast(Any, _TenantRow(tenant_id, slug)), operator)):
+            report = await verify_chain()
+    finally:
+        await close_db()
+    if not report.ok:
+        raise SystemExit(report.describe())
+    return str(report.describe())

@@ -59,9 +59,10 @@ from benchlib import (
     print_header,
     recreate_database,
     served,
+    verified_audit_chain,
 )
 from danbao.audit import record_event
-from danbao.audit.chain import APPEND, append_arguments, verify_chain
+from danbao.audit.chain import APPEND, append_arguments
 from danbao.auth.sessions import issue_api_token
 from danbao.authz.cache import EnforcerCache
 from danbao.authz.masking import apply_field_rules
@@ -592,7 +593,6 @@ async def check_rows(
 ) -> list[str]:
     """The baseline wrote what the app writes: its records read back through the API like
     the app's own, numbers are unique and consecutive, and the audit chain verifies."""
-    from danbao.db.setup import close_db, open_db
 
     conn = await asyncpg.connect(settings.database_url)
     try:
@@ -622,23 +622,8 @@ async def check_rows(
     if seqs != list(range(1, len(seqs) + 1)) or last != len(seqs):
         raise SystemExit(f"numbers are not unique and consecutive: {len(seqs)} vs {last}")
     checks.append(f"{len(seqs)} submitted records numbered 1..{len(seqs)} without a gap")
-    await open_db(settings, "owner")
-    try:
-        ctx = operator_context(cast(Any, _TenantRow(done.tenant_id, SLUG)), OPERATOR)
-        with tenant_scope(ctx):
-            report = await verify_chain()
-    finally:
-        await close_db()
-    if not report.ok:
-        raise SystemExit(report.describe())
-    checks.append(report.describe())
+    checks.append(await verified_audit_chain(settings, done.tenant_id, SLUG, OPERATOR))
     return checks
-
-
-@dataclass
-class _TenantRow:  # what operator_context reads of a Tenant
-    id: uuid.UUID
-    slug: str
 
 
 # --- the run -----------------------------------------------------------------------------
