@@ -234,3 +234,18 @@ async def verified_audit_chain(settings: Settings, tenant_id: Any, slug: str, op
     if not report.ok:
         raise SystemExit(report.describe())
     return str(report.describe())
+
+
+async def user_like(first: Any, email: str, name: str, roles: list[str], department: str) -> Any:
+    """A user as create_user makes one (audited), sharing ``first``'s argon2 hash: a hash
+    costs 0.3-1 s here, and no benchmark user signs in with a password. Call inside the
+    tenant's transaction."""
+    from danbao.audit import record_event
+    from danbao.db.models import User
+
+    user = await User.create(
+        email=email, name=name, roles=roles, password_hash=first.password_hash,
+        department=department,
+    )  # fmt: skip
+    await record_event("user.created", "user", str(user.id), {"email": email, "roles": roles})
+    return user

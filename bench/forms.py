@@ -59,9 +59,9 @@ from benchlib import (
     print_header,
     recreate_database,
     served,
+    user_like,
     verified_audit_chain,
 )
-from danbao.audit import record_event
 from danbao.audit.chain import APPEND, append_arguments
 from danbao.auth.sessions import issue_api_token
 from danbao.authz.cache import EnforcerCache
@@ -331,15 +331,13 @@ async def provision(settings: Settings, bundle_dir: Path) -> Provisioned:
                     "am0@forms.bench", "客户经理0", PASSWORD, [ROLE], DEPARTMENT
                 )
                 for n in range(CLIENTS):
-                    # The rest as create_user makes them, sharing the first one's argon2 hash
-                    # (a hash costs 0.3-1 s here, and no one signs in with a password).
-                    user = first if n == 0 else await User.create(
-                        email=f"am{n}@forms.bench", name=f"客户经理{n}", roles=[ROLE],
-                        password_hash=first.password_hash, department=DEPARTMENT,
-                    )  # fmt: skip
-                    if n:
-                        await record_event("user.created", "user", str(user.id),
-                                           {"email": user.email, "roles": [ROLE]})  # fmt: skip
+                    user = (
+                        first
+                        if n == 0
+                        else await user_like(
+                            first, f"am{n}@forms.bench", f"客户经理{n}", [ROLE], DEPARTMENT
+                        )
+                    )
                     _, secret = await issue_api_token(user, "bench", days=1)
                     staff.append(Staff(uuid.UUID(str(user.id)), secret))
     finally:

@@ -68,12 +68,11 @@ from benchlib import (
     print_header,
     recreate_database,
     served,
+    user_like,
     verified_audit_chain,
 )
-from danbao.audit import record_event
 from danbao.auth.sessions import issue_api_token
 from danbao.config import REPO_ROOT, Settings
-from danbao.db.models import User
 from danbao.definitions import load_bundle
 from danbao.provisioning import create_tenant, create_user, operator_context
 from danbao.tenancy.context import tenant_scope
@@ -342,14 +341,7 @@ async def provision(settings: Settings, bundle_dir: Path) -> Provisioned:
                                        [SUBMITTER_ROLE], DEPARTMENT)  # fmt: skip
                 _, submitter = await issue_api_token(am, "bench", days=1)
                 for n in range(APPROVERS):
-                    # As create_user makes them, sharing the submitter's argon2 hash (a hash
-                    # costs 0.3-1 s here, and no one signs in with a password).
-                    user = await User.create(
-                        email=approver_email(n), name=f"审批人{n}", roles=[ROLE],
-                        password_hash=am.password_hash, department=DEPARTMENT,
-                    )  # fmt: skip
-                    await record_event("user.created", "user", str(user.id),
-                                       {"email": user.email, "roles": [ROLE]})  # fmt: skip
+                    user = await user_like(am, approver_email(n), f"审批人{n}", [ROLE], DEPARTMENT)
                     _, secret = await issue_api_token(user, "bench", days=1)
                     approvers[str(user.id)] = secret
     finally:
