@@ -6,9 +6,10 @@ import uuid
 from datetime import UTC, datetime
 from typing import Any
 
+import httpx
 from tortoise.transactions import in_transaction
 
-from danbao.db.models import User, WorkflowInstance
+from danbao.db.models import Record, User, WorkflowInstance
 from danbao.tenancy.context import tenant_scope
 
 from .conftest import ClientFactory, TenantFixture, sign_in
@@ -55,8 +56,8 @@ async def finished_approval(
     stores one (the engine's own runs are tested in test_workflow_store and the API)."""
     with tenant_scope(tenant.context):
         async with in_transaction():
-            submitter = await User.filter(email=tenant.manager_email).first()
-            assert submitter is not None
+            record = await Record.get(id=uuid.UUID(str(record_id)))
+            submitter = await User.get(id=record.created_by)
             instance = await WorkflowInstance.create(
                 tenant_id=tenant.id,
                 workflow_id="review",
@@ -68,3 +69,39 @@ async def finished_approval(
                 finished_at=datetime.now(UTC),
             )
     return instance.id
+
+
+TO_CONTRACTING = (
+    "accept",
+    "start_due_diligence",
+    "submit_for_review",
+    "approve",
+    "start_contracting",
+)
+"""The events from DRAFT to 签约中 (approve with a finished approval of the record)."""
+
+
+async def advance(
+    client: httpx.AsyncClient,
+    csrf: str,
+    tenant: TenantFixture,
+    project_id: str,
+    record_id: str,
+    events: tuple[str, ...] = TO_CONTRACTING,
+) -> dict[str, Any]:
+    """Fire ``events`` in order on the project (the caller must be allowed each); the
+    project as it stands after the last one."""
+    project = (await client.get(projects_url(tenant.slug, project_id))).json()
+    for code in events:
+        body: dict[str, Any] = {"version": project["version"]}
+        if code in ("approve", "reject", "compensate", "write_off"):
+            outcome = "rejected" if code == "reject" else "approved"
+            body["approval_id"] = str(await finished_approval(tenant, record_id, outcome))
+        moved = await client.post(
+            projects_url(tenant.slug, project_id, "events", code),
+            json=body,
+            headers={"X-CSRF-Token": csrf},
+        )
+        assert moved.status_code == 200, moved.text
+        project = moved.json()["project"]
+    return project

@@ -28,7 +28,7 @@ from danbao.tenancy.context import tenant_scope
 
 from .conftest import PASSWORD, PHONE, ClientFactory, TenantFixture, sign_in
 from .documents_helpers import starter_with_documents
-from .projects_helpers import projects_url, submitted_record
+from .projects_helpers import advance, projects_url, submitted_record
 from .records_helpers import VALID, VALID_ID, new_user, records_url
 
 GUARANTOR = "示例融资担保有限公司"
@@ -297,8 +297,13 @@ async def test_the_staff_page_issues_and_lists(make_client: ClientFactory, doc: 
 async def test_a_document_of_a_project_is_linked_and_prints_its_number(
     make_client: ClientFactory, doc: DocTenant
 ) -> None:
+    """Issuing drives the project: refused before 签约中 (nothing issued, no number taken);
+    the contract moves 签约中 → 已签约 and the letter 已签约 → 已出函 in the document's own
+    transaction; revoking the letter moves back; the bare events are refused."""
     slug = doc.tenant.slug
     record_id = await submitted_record(make_client, doc.tenant, doc.manager)
+    boss, _ = await new_user(doc.tenant, ["general_manager"])
+    finance, _ = await new_user(doc.tenant, ["finance"])
     async with make_client() as client:
         csrf = await sign_in(client, slug, doc.manager)
         headers = {"X-CSRF-Token": csrf}
@@ -306,6 +311,34 @@ async def test_a_document_of_a_project_is_linked_and_prints_its_number(
             projects_url(slug), json={"record_id": record_id}, headers=headers
         )
         assert project.status_code == 201, project.text
+        pid = project.json()["id"]
+        early = await client.post(
+            records_url(slug, record_id, "documents"),
+            json={"document": "contract"},
+            headers=headers,
+        )
+        assert early.status_code == 409, early.text
+        error = early.json()["error"]
+        assert error["code"] == "project_not_allowed"
+        assert "sign_contract" in error["message"] and "DRAFT" in error["message"]
+        assert (await client.get(records_url(slug, record_id, "documents"))).json()["items"] == []
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, boss)
+        await advance(client, csrf, doc.tenant, pid, record_id)
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, doc.manager)
+        headers = {"X-CSRF-Token": csrf}
+        letter_first = await client.post(
+            records_url(slug, record_id, "documents"), json={"document": "letter"}, headers=headers
+        )
+        assert letter_first.status_code == 403  # the account manager may not issue letters
+        bare = await client.post(
+            projects_url(slug, pid, "events", "sign_contract"),
+            json={"version": 6},
+            headers=headers,
+        )
+        assert bare.status_code == 409
+        assert bare.json()["error"]["code"] == "project_event_has_its_route"
         issued = await client.post(
             records_url(slug, record_id, "documents"),
             json={"document": "contract"},
@@ -315,8 +348,51 @@ async def test_a_document_of_a_project_is_linked_and_prints_its_number(
         pdf = await client.get(
             records_url(slug, record_id, "documents", issued.json()["id"], "pdf")
         )
-    assert issued.json()["project_id"] == project.json()["id"]
+        contracted = (await client.get(projects_url(slug, pid))).json()
+    assert issued.json()["project_id"] == pid
     assert "项目编号：" + project.json()["number"] in flat_text(pdf.content)
+    assert contracted["state"]["code"] == "CONTRACTED" and contracted["version"] == 7
+
+    async with make_client() as client:  # finance issues the letter without editing forms
+        csrf = await sign_in(client, slug, finance)
+        headers = {"X-CSRF-Token": csrf}
+        letter = await client.post(
+            records_url(slug, record_id, "documents"), json={"document": "letter"}, headers=headers
+        )
+        assert letter.status_code == 201, letter.text
+        again = await client.post(
+            records_url(slug, record_id, "documents"), json={"document": "letter"}, headers=headers
+        )
+        assert again.json()["error"]["code"] == "project_not_allowed"
+        status_url = records_url(slug, record_id, "documents", letter.json()["id"], "status")
+        released = await client.post(
+            status_url, json={"status": "released", "reason": "手工"}, headers=headers
+        )
+        assert released.status_code == 409
+        assert released.json()["error"]["code"] == "document_follows_project"
+        issued_state = (await client.get(projects_url(slug, pid))).json()["state"]["code"]
+        revoked = await client.post(
+            status_url, json={"status": "revoked", "reason": "银行退回"}, headers=headers
+        )
+        assert revoked.status_code == 200, revoked.text
+        after = (await client.get(projects_url(slug, pid))).json()
+    assert issued_state == "LETTER_ISSUED"
+    assert after["state"]["code"] == "CONTRACTED" and revoked.json()["status"] == "revoked"
+    with tenant_scope(doc.tenant.context):
+        async with in_transaction():
+            moves = await AuditEvent.filter(action="project.transition", object_id=pid).order_by(
+                "seq"
+            )
+            numbers = await ProjectDocument.filter(record_id=record_id).values_list(
+                "number", flat=True
+            )
+    assert [m.data["event"] for m in moves][-3:] == [
+        "sign_contract",
+        "issue_letter",
+        "revoke_letter",
+    ]
+    assert moves[-2].data["reason"].endswith(letter.json()["number"])
+    assert len(numbers) == 2  # the refused issues took no number and left no row
 
 
 async def test_a_document_is_refused_to_whom_its_fields_are_masked(

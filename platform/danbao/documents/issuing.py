@@ -23,10 +23,11 @@ from typing import Any
 from tortoise.transactions import in_transaction
 
 from danbao.audit import record_event
-from danbao.db.models import PluginSetting, Project, ProjectDocument, Record, StoredFile
+from danbao.db.models import PluginSetting, Project, ProjectDocument, Record, StoredFile, User
 from danbao.definitions.bundle import Bundle
 from danbao.definitions.templates import FormShape, fields_used
 from danbao.forms.identifiers import today_in_china
+from danbao.guarantee.service import apply_event
 from danbao.guarantee.states import state_name
 from danbao.ids import new_id
 from danbao.plugins import results as r
@@ -47,6 +48,12 @@ from .render import display_values
 
 TOKEN_BYTES = 24
 """192 random bits: a verification URL cannot be guessed or enumerated."""
+
+
+ISSUE_EVENTS = {"contract": "sign_contract", "letter": "issue_letter"}
+"""The project event a document's issue fires when the record has a project: a signed
+contract moves 签约中 → 已签约, an issued letter 已签约 → 已出函 (docs/documents.md)."""
+REVOKE_EVENT = "revoke_letter"
 
 
 class NotForThisForm(ValueError):
@@ -116,12 +123,28 @@ async def issue(
 ) -> Issued:
     """Issue ``doc_id`` for ``record`` (opened: sensitive values in clear, in memory).
 
+    When the record has a project, issuing fires its event (``ISSUE_EVENTS``) in the same
+    transaction; a state that does not allow it raises ``NotAllowed`` before rendering.
+
     ``verify_base`` is the tenant's public verification URL without the token.
     """
     doc = _check_form(bundle, doc_id, record)
     project = await project_of(record)
     today = today_in_china()
     number = await _number(bundle, doc, record, today)
+    if project is not None:
+        # The project moves first (row lock, plan, audit): a document its state does not
+        # allow is refused before anything is rendered, and both commit together.
+        actor = await User.get(id=issued_by)
+        await apply_event(
+            project.id,
+            ISSUE_EVENTS[doc["kind"]],
+            expected_version=None,
+            user=actor,
+            reason=f"{doc['title']['zh-CN']} {number}",
+            via="documents",
+        )
+        project = await project_of(record)
     token = secrets.token_urlsafe(TOKEN_BYTES) if doc["kind"] == "letter" else None
     template = bundle.templates[doc["template"]]
     facts = Facts(

@@ -25,6 +25,7 @@ from danbao.records.definition import FormDefinition
 from danbao.records.sensitive import require_open
 from danbao.tenancy.context import current_tenant
 
+from . import effects
 from .approval_check import check_approval
 from .attributes import ProjectAttributes, mapping_for, read_attributes
 from .states import INITIAL, State
@@ -170,6 +171,7 @@ async def apply_event(
     approval_id: uuid.UUID | None = None,
     dry_run: bool = False,
     visible: Any = None,
+    via: str | None = None,
 ) -> Outcome | None:
     """Apply ``event`` to the project (None when it does not exist or is not ``visible``:
     a queryset of the projects the caller may see, see ``guarantee.access``).
@@ -177,7 +179,8 @@ async def apply_event(
     Raises UnknownEvent, StaleVersion (the caller saw another version: checked before the
     plan), NotAllowed (naming event, state and the states it is allowed from) or
     ApprovalRequired / ApprovalNotValid (see ``approval_check``). A dry run plans from the
-    current state and checks the same things, but changes nothing.
+    current state and checks the same things, but changes nothing. ``via`` names the
+    route recording the event's own fact (``effects.OWN_ROUTES``; EventHasItsRoute).
     """
     rows = (visible if visible is not None else Project.all()).filter(id=project_id)
     if not dry_run:
@@ -195,6 +198,7 @@ async def apply_event(
         if approval_id is None:
             raise ApprovalRequired(event)
         await check_approval(project, event, approval_id)
+    await effects.before(project, transition, via=via)
     if dry_run:
         return Outcome(project, transition, applied=False)
     moved = await Project.filter(
@@ -216,6 +220,7 @@ async def apply_event(
         data["approval_id"] = str(approval_id)
     await record_event("project.transition", "project", str(project.id), data)
     project.state, project.version = transition.to_state.value, project.version + 1
+    await effects.after(project, transition, user)
     return Outcome(project, transition, applied=True)
 
 

@@ -1,6 +1,7 @@
 """The staff page of a record's documents: preview, issue, download, open the letter's
 public page. Authorised exactly like the API (``documents_api``): reading needs ``read``
-on the form and the record in scope, issuing needs ``update``.
+on the form and the record in scope; issuing needs ``update`` on the form, or, for a
+record with a project, the project event the document fires (``issuing_context``).
 """
 
 from __future__ import annotations
@@ -11,11 +12,23 @@ from starlette.routing import Route
 
 from danbao.db.models import ProjectDocument
 from danbao.documents.compose import RenderFailed, UnknownDocument
-from danbao.documents.issuing import NotForThisForm, NotSignedAtOnce, issue, printed_fields
+from danbao.documents.issuing import (
+    ISSUE_EVENTS,
+    NotForThisForm,
+    NotSignedAtOnce,
+    issue,
+    printed_fields,
+    project_of,
+)
+from danbao.guarantee.effects import EventHasItsRoute
+from danbao.guarantee.service import ProjectRefused
+from danbao.guarantee.states import state_name
+from danbao.guarantee.transitions import NotAllowed
 from danbao.plugins.errors import PluginError
 from danbao.web.admin_pages import _csrf
-from danbao.web.documents_api import check_fields_visible, verify_base
-from danbao.web.errors import HttpError
+from danbao.web.documents_api import check_fields_visible, issuing_context, may_issue, verify_base
+from danbao.web.errors import HttpError, locale_of
+from danbao.web.projects_api import transition_refused
 from danbao.web.records_api import record_from_path
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
@@ -29,8 +42,9 @@ def _url(request: Request) -> str:
 @tenant_endpoint()
 async def documents_page(request: Request) -> Response:
     ctx, record = await record_from_path(request, "read")
+    project = await project_of(record)
     declared = [
-        {"id": doc_id, **doc}
+        {"id": doc_id, **doc, "can_issue": may_issue(ctx, doc["kind"], project is not None)}
         for doc_id, doc in sorted(ctx.bundle.documents.items())
         if doc["form"] == record.form_id
     ]
@@ -48,7 +62,8 @@ async def documents_page(request: Request) -> Response:
             "declared": declared,
             "issued": issued,
             "verify_base": verify_base(request),
-            "can_issue": ctx.enforcer.allowed(ctx.user.roles, f"form:{ctx.form.form_id}", "update"),
+            "project": project,
+            "project_state": state_name(project.state, locale_of(request)) if project else None,
             "done": request.query_params.get("done"),
         },
     )
@@ -56,8 +71,9 @@ async def documents_page(request: Request) -> Response:
 
 @tenant_endpoint()
 async def issue_page(request: Request) -> Response:
-    ctx, record = await record_from_path(request, "update", for_update=True)
     form = await request.form()
+    doc_id = str(form.get("document") or "")
+    ctx, record = await issuing_context(request, doc_id)
     services = services_of(request)
     try:
         check_fields_visible(ctx.rules, printed_fields(ctx.bundle, str(form.get("document") or "")))
@@ -77,6 +93,9 @@ async def issue_page(request: Request) -> Response:
         raise HttpError(422, "invalid", details=[{"pointer": "", "message": str(exc)}]) from exc
     except (NotSignedAtOnce, PluginError) as exc:
         raise HttpError(409, "document_not_signed") from exc
+    except (NotAllowed, ProjectRefused, EventHasItsRoute) as exc:
+        event = ISSUE_EVENTS[ctx.bundle.documents[doc_id]["kind"]]
+        raise transition_refused(exc, event, locale_of(request)) from exc
     return RedirectResponse(f"{_url(request)}/documents?done=issued", 303)
 
 

@@ -8,7 +8,6 @@ the same 404 as a missing one. See docs/documents.md.
 
 from __future__ import annotations
 
-import datetime as dt
 import uuid
 from collections.abc import Iterable
 from typing import Any
@@ -21,23 +20,30 @@ from danbao.audit import record_event
 from danbao.authz.fields import FieldRule, FieldRules
 from danbao.authz.masking import row_rule
 from danbao.db.models import ProjectDocument, Record, StoredFile
-from danbao.documents.compose import RenderFailed, UnknownDocument
+from danbao.documents.compose import RenderFailed, UnknownDocument, declaration
 from danbao.documents.issuing import (
+    ISSUE_EVENTS,
+    REVOKE_EVENT,
     NotForThisForm,
     NotSignedAtOnce,
     issue,
     printed_fields,
+    project_of,
     render_preview,
 )
+from danbao.documents.status import STATUSES, set_status
+from danbao.guarantee.effects import EventHasItsRoute
+from danbao.guarantee.service import ProjectRefused, apply_event
+from danbao.guarantee.transitions import NotAllowed
 from danbao.plugins.errors import PluginError
-from danbao.web.errors import HttpError
-from danbao.web.guards import read_json
+from danbao.web.errors import HttpError, locale_of
+from danbao.web.guards import check_allowed, read_json
 from danbao.web.plugins_api import plugin_http_error
-from danbao.web.records_api import record_from_path
+from danbao.web.projects_api import transition_refused
+from danbao.web.records_api import FormContext, authorise, record_from_path, record_in_scope
 from danbao.web.records_export import content_disposition
 from danbao.web.tenant_endpoint import cookie_path, services_of, tenant_endpoint
 
-STATUSES = ("valid", "released", "revoked")
 # Tenant-authored HTML shown on our origin: no script, no fetching, only inline styles
 # and the data: images the renderer itself makes.
 PREVIEW_CSP = "sandbox; default-src 'none'; img-src data:; style-src 'unsafe-inline'"
@@ -96,6 +102,34 @@ async def _document(record: Record, request: Request) -> ProjectDocument:
     return row
 
 
+async def issuing_context(
+    request: Request, doc_id: str, ctx: FormContext | None = None
+) -> tuple[FormContext, Record]:
+    """The caller's form context and the record (locked), if the caller may issue
+    ``doc_id`` for it: a record with a project needs the project event the document fires
+    (``project:sign_contract`` for a contract, ``project:issue_letter`` for a letter), so
+    finance may issue letters without editing applications; a record without one needs
+    ``update`` on its form. Either way the record must be in the caller's read scope."""
+    ctx = ctx or await authorise(request, "read")
+    record = await record_in_scope(ctx, request, for_update=True)
+    if await project_of(record) is None:
+        check_allowed(ctx.enforcer, ctx.user, f"form:{ctx.form.form_id}", "update")
+        return ctx, record
+    try:
+        kind = declaration(ctx.bundle, doc_id)["kind"]
+    except UnknownDocument as exc:
+        raise HttpError(404, "not_found") from exc
+    check_allowed(ctx.enforcer, ctx.user, f"project:{ISSUE_EVENTS[kind]}", "update")
+    return ctx, record
+
+
+def may_issue(ctx: FormContext, kind: str, has_project: bool) -> bool:
+    """Whether the page should offer issuing ``kind`` (the same rule as ``issuing_context``)."""
+    if has_project:
+        return ctx.enforcer.allowed(ctx.user.roles, f"project:{ISSUE_EVENTS[kind]}", "update")
+    return ctx.enforcer.allowed(ctx.user.roles, f"form:{ctx.form.form_id}", "update")
+
+
 @tenant_endpoint()
 async def preview(request: Request) -> Response:
     """
@@ -129,6 +163,10 @@ async def preview(request: Request) -> Response:
 async def issue_document(request: Request) -> Response:
     """
     summary: Issue a document for the record — number, render, PDF, sign, store, with hashes
+    description: >-
+      When the record has a project, issuing a contract fires sign_contract (签约中 →
+      已签约) and a letter issue_letter (已签约 → 已出函) in the same transaction, and
+      needs that event's permission (project:<event> update) instead of update on the form.
     tags: [documents]
     requestBody:
       content:
@@ -143,15 +181,19 @@ async def issue_document(request: Request) -> Response:
       201: {description: "the issued document: number, hashes, verify_token"}
       403: {description: "The template prints fields hidden or masked for the caller (details)"}
       404: {description: No such record in scope, or no such document declared}
-      409: {description: No e-signature plug-in enabled, or it does not sign at once}
+      409:
+        description: >-
+          No e-signature plug-in enabled, or it does not sign at once; or the project's
+          state does not allow the document (project_not_allowed names both)
       422: {description: "details: [{pointer, message}]"}
     """
-    ctx, record = await record_from_path(request, "update", for_update=True)
+    ctx = await authorise(request, "read")
     body = await read_json(request)
     if not isinstance(body, dict) or not isinstance(body.get("document"), str):
         raise HttpError(
             422, "invalid", details=[{"pointer": "/document", "message": "a document id"}]
         )
+    ctx, record = await issuing_context(request, body["document"], ctx)
     services = services_of(request)
     try:
         check_fields_visible(ctx.rules, printed_fields(ctx.bundle, body["document"]))
@@ -176,6 +218,9 @@ async def issue_document(request: Request) -> Response:
         raise HttpError(409, "document_not_signed") from exc
     except PluginError as failure:
         raise plugin_http_error(failure) from failure
+    except (NotAllowed, ProjectRefused, EventHasItsRoute) as exc:
+        kind = declaration(ctx.bundle, body["document"])["kind"]
+        raise transition_refused(exc, ISSUE_EVENTS[kind], locale_of(request)) from exc
     return JSONResponse(document_json(issued.document), 201)
 
 
@@ -232,6 +277,11 @@ async def download(request: Request) -> Response:
 async def change_status(request: Request) -> Response:
     """
     summary: Release or revoke an issued document; its public verification page shows the status
+    description: >-
+      A document of a project follows the project: revoking its letter fires
+      revoke_letter (已出函 → 已签约, needs project:revoke_letter update) in the same
+      transaction; its other statuses change with the project (解保 releases its
+      letters), so they are refused here (409 document_follows_project).
     tags: [documents]
     requestBody:
       content:
@@ -244,10 +294,13 @@ async def change_status(request: Request) -> Response:
               reason: {type: string}
     responses:
       200: {description: the document}
+      403: {description: Not allowed}
       404: {description: No such record in scope, or no such document of it}
+      409: {description: "The document follows its project, or the project's state refuses"}
       422: {description: "details: [{pointer, message}]"}
     """
-    _, record = await record_from_path(request, "update")
+    ctx = await authorise(request, "read")
+    record = await record_in_scope(ctx, request)
     row = await _document(record, request)
     body = await read_json(request)
     details = []
@@ -257,18 +310,25 @@ async def change_status(request: Request) -> Response:
         details.append({"pointer": "/reason", "message": "say why"})
     if details:
         raise HttpError(422, "invalid", details=details)
-    before = row.status
-    row.status = body["status"]
-    row.status_changed_at = dt.datetime.now(dt.UTC)
-    await ProjectDocument.filter(tenant_id=row.tenant_id, id=row.id).update(
-        status=row.status, status_changed_at=row.status_changed_at
-    )
-    await record_event(
-        "document.status_changed",
-        "project_document",
-        str(row.id),
-        {"from": before, "to": row.status, "reason": str(body["reason"])[:500]},
-    )
+    reason = str(body["reason"])[:500]
+    if row.project_id is None:
+        check_allowed(ctx.enforcer, ctx.user, f"form:{ctx.form.form_id}", "update")
+    elif row.kind == "letter" and body["status"] == "revoked" and row.status == "valid":
+        check_allowed(ctx.enforcer, ctx.user, f"project:{REVOKE_EVENT}", "update")
+        try:
+            await apply_event(
+                row.project_id,
+                REVOKE_EVENT,
+                expected_version=None,
+                user=ctx.user,
+                reason=f"{row.number}: {reason}",
+                via="documents",
+            )
+        except (NotAllowed, ProjectRefused, EventHasItsRoute) as exc:
+            raise transition_refused(exc, REVOKE_EVENT, locale_of(request)) from exc
+    else:
+        raise HttpError(409, "document_follows_project", params={"status": row.status})
+    await set_status(row, body["status"], reason)
     return JSONResponse(document_json(row))
 
 

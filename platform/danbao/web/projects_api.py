@@ -22,6 +22,7 @@ from danbao.guarantee import service
 from danbao.guarantee.access import visible_projects
 from danbao.guarantee.approval_check import ApprovalNotValid
 from danbao.guarantee.attributes import AttributesInvalid
+from danbao.guarantee.effects import EventHasItsRoute
 from danbao.guarantee.states import State, state_name
 from danbao.guarantee.transitions import (
     EVENTS,
@@ -269,6 +270,36 @@ async def _event_body(request: Request) -> dict[str, Any]:
     return {"version": version, "dry_run": dry_run, "reason": reason, "approval_id": approval}
 
 
+def transition_refused(exc: Exception, code: str, locale: str) -> HttpError:
+    """The answer to a refused transition (shared with the routes that fire an event
+    together with its record: documents, the loan)."""
+    if isinstance(exc, NotAllowed):
+        allowed = ", ".join(s.value for s in exc.allowed_from)
+        params: dict[str, Any] = {"event": code, "state": exc.state.value, "allowed": allowed}
+        details: list[dict[str, Any]] = [
+            {
+                "event": code,
+                "state": _state(exc.state.value, locale),
+                "allowed_from": [_state(s.value, locale) for s in exc.allowed_from],
+            }
+        ]
+        return HttpError(409, "project_not_allowed", params=params, details=details)
+    if isinstance(exc, service.StaleVersion):
+        current = exc.project
+        params = {"state": current.state, "version": current.version}
+        details = [{"state": _state(current.state, locale), "version": current.version}]
+        return HttpError(409, "project_stale", params=params, details=details)
+    if isinstance(exc, service.ApprovalRequired):
+        return HttpError(409, "project_approval_required", params={"event": code})
+    if isinstance(exc, ApprovalNotValid):
+        refusal, params = f"project_approval_{exc.why}", {"event": code, **exc.params}
+        return HttpError(409, refusal, params=params, details=[{"pointer": "/approval_id"}])
+    if isinstance(exc, EventHasItsRoute):
+        params = {"event": code, "route": exc.route}
+        return HttpError(409, "project_event_has_its_route", params=params)
+    return HttpError(409, "conflict", params={"detail": str(exc)})
+
+
 @tenant_endpoint()
 async def project_event(request: Request) -> Response:
     """
@@ -324,28 +355,8 @@ async def project_event(request: Request) -> Response:
         )
     except UnknownEvent as exc:  # pragma: no cover - checked above
         raise HttpError(404, "not_found") from exc
-    except NotAllowed as exc:
-        allowed = ", ".join(s.value for s in exc.allowed_from)
-        params = {"event": code, "state": exc.state.value, "allowed": allowed}
-        details = [
-            {
-                "event": code,
-                "state": _state(exc.state.value, locale),
-                "allowed_from": [_state(s.value, locale) for s in exc.allowed_from],
-            }
-        ]
-        raise HttpError(409, "project_not_allowed", params=params, details=details) from exc
-    except service.StaleVersion as exc:
-        current = exc.project
-        params = {"state": current.state, "version": current.version}
-        details = [{"state": _state(current.state, locale), "version": current.version}]
-        raise HttpError(409, "project_stale", params=params, details=details) from exc
-    except service.ApprovalRequired as exc:
-        raise HttpError(409, "project_approval_required", params={"event": code}) from exc
-    except ApprovalNotValid as exc:
-        refusal, params = f"project_approval_{exc.why}", {"event": code, **exc.params}
-        details = [{"pointer": "/approval_id"}]
-        raise HttpError(409, refusal, params=params, details=details) from exc
+    except (NotAllowed, service.ProjectRefused, ApprovalNotValid, EventHasItsRoute) as exc:
+        raise transition_refused(exc, code, locale) from exc
     if outcome is None:
         raise HttpError(404, "not_found")
     return JSONResponse(
