@@ -225,11 +225,13 @@ def test_invariants_hold_under_random_actions(steps: list[tuple[str, int, str]])
             users=(other,),
             position=("before", "after", "alongside")[pick % 3],
         )
-        before = run.state.to_json()
+        before, given = run.state.to_json(), run.state
         try:
             run.result = act(run.env, run.state, action)
         except Refused:
             assert run.state.to_json() == before
             continue
+        # act works on a clone: the state it was given is untouched (nothing shared changed).
+        assert given.to_json() == before and run.state is not given
         run.history.append(run.result)
         check_invariants(run)

@@ -20,10 +20,10 @@ from typing import Any, Literal
 
 from . import admin, claims, urge
 from .people import Chosen, People, named_in_fields, resolve
-from .plan import Enclosure, Node, Plan
+from .plan import AssigneeRule, Enclosure, Node, Plan
 from .refusals import Refused
 from .rules import evaluate
-from .state import Run, Scope, Seat, State, Step, Task, Token, plain
+from .state import Run, Scope, Seat, State, Step, Task, Token, run_json
 from .votes import decide
 
 OPERATIONS = frozenset(
@@ -118,7 +118,7 @@ def act(env: Env, state: State, action: Action) -> Result:
     """Apply ``action`` to a copy of ``state``."""
     if action.op not in OPERATIONS:
         raise Refused("not_allowed", f"unknown operation {action.op!r}")
-    engine = _Engine(env, State.from_json(state.to_json()))
+    engine = _Engine(env, state.clone())
     engine.dispatch(action)
     return Result(engine.state, engine.effects)
 
@@ -229,21 +229,25 @@ class _Engine:
 
     def _checked_choices(self, choices: dict[str, Sequence[str]]) -> dict[str, list[str]]:
         checked: dict[str, list[str]] = {}
+        # Chains tend to offer the same candidates at every node: resolve each set once.
+        candidates: dict[tuple[AssigneeRule, ...], set[str]] = {}
         for node in self.plan.nodes.values():
             for rule in node.assignees:
                 if rule.kind != "submitter_choice":
                     continue
                 picked = [self.person(key) for key in choices.get(node.id, ())]
-                allowed = {
-                    c.user
-                    for candidate in rule.candidates
-                    for c in resolve(
-                        candidate,
-                        self.env.people,
-                        submitter=self.state.submitter,
-                        data=self.env.data,
-                    )
-                }
+                allowed = candidates.get(rule.candidates)
+                if allowed is None:
+                    allowed = candidates[rule.candidates] = {
+                        c.user
+                        for candidate in rule.candidates
+                        for c in resolve(
+                            candidate,
+                            self.env.people,
+                            submitter=self.state.submitter,
+                            data=self.env.data,
+                        )
+                    }
                 outside = [p for p in picked if p not in allowed]
                 if outside:
                     raise Refused("bad_choice", f"{node.id}: {outside[0]} is not a candidate")
@@ -519,7 +523,7 @@ class _Engine:
             return
         approvers = [s.user for s in run.seats if s.decision == "approve"]
         self.state.trail.append(Step(node.id, _enc(node.enclosure), approvers))
-        token.back = {"node": node.id, "actor": actor, "run": plain(run)}
+        token.back = {"node": node.id, "actor": actor, "run": run_json(run)}
         self.enter(token, node.next or "")
 
     def node_rejected(self, token: Token, node: Node) -> None:

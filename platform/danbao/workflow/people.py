@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from .plan import AssigneeRule
@@ -67,11 +68,30 @@ class People:
         """A person by id or e-mail (form fields and definitions name people by e-mail)."""
         if key in self.persons:
             return self.persons[key]
-        lowered = key.strip().lower()
-        return next((p for p in self.persons.values() if p.email.lower() == lowered), None)
+        return self._by_email.get(key.strip().lower())
 
     def with_role(self, role: str) -> list[Person]:
-        return sorted((p for p in self.persons.values() if role in p.roles), key=lambda p: p.email)
+        """The holders of a role, by e-mail."""
+        return list(self._by_role.get(role, ()))
+
+    # Indexes made on first use (a snapshot is immutable): resolution and the check of a
+    # submitter's choices asked for them once per node, each a scan of every person.
+    @cached_property
+    def _by_email(self) -> dict[str, Person]:
+        index: dict[str, Person] = {}
+        for person in self.persons.values():
+            index.setdefault(person.email.lower(), person)  # the first one, as a scan finds
+        return index
+
+    @cached_property
+    def _by_role(self) -> dict[str, list[Person]]:
+        index: dict[str, list[Person]] = {}
+        for person in self.persons.values():
+            for role in person.roles:
+                index.setdefault(role, []).append(person)
+        for holders in index.values():
+            holders.sort(key=lambda p: p.email)  # stable: ties keep the snapshot's order
+        return index
 
     def heads_of(self, department: str) -> list[Person]:
         dept = self.departments.get(department)

@@ -15,12 +15,13 @@ history is the action log and the audit trail.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, fields
-from typing import Any, Literal
+from dataclasses import dataclass, field
+from typing import Any, Literal, TypeVar
 
 Status = Literal["running", "approved", "rejected", "returned", "cancelled", "terminated"]
 TaskKind = Literal["decide", "delegate", "before", "after", "claim"]
 Decision = Literal["pending", "approve", "reject", "abstain"]
+_T = TypeVar("_T")
 
 
 @dataclass
@@ -88,7 +89,7 @@ class Token:
     that person may take it back (拿回) while the next node is untouched."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Scope:
     id: str
     branch: str
@@ -98,7 +99,7 @@ class Scope:
     """Scopes of the arms of one branch split share a group; ``open`` counts its arms."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Step:
     """A node passed on the way (for returns, "previous" and de-duplication)."""
 
@@ -127,8 +128,48 @@ class State:
         return f"{prefix}{self.counter}"
 
     def to_json(self) -> dict[str, Any]:
-        result: dict[str, Any] = plain(self)
-        return result
+        """The JSON the store saves: what ``dataclasses.asdict`` gives (the invariants test
+        checks it), built field by field because it runs after every action: asdict, and
+        then a generic walk of the dataclasses, were most of an approval's time
+        (bench/workflow.py)."""
+        return {
+            "submitter": self.submitter,
+            "status": self.status,
+            "tokens": {k: _token_json(t) for k, t in self.tokens.items()},
+            "runs": {k: run_json(r) for k, r in self.runs.items()},
+            "scopes": {k: vars(s).copy() for k, s in self.scopes.items()},
+            "groups": dict(self.groups),
+            "tasks": {k: vars(t).copy() for k, t in self.tasks.items()},
+            "trail": [
+                {
+                    "node": s.node,
+                    "enclosure": [list(e) for e in s.enclosure],
+                    "approvers": list(s.approvers),
+                }
+                for s in self.trail
+            ],
+            "returned_from": self.returned_from,
+            "choices": {k: list(v) for k, v in self.choices.items()},
+            "counter": self.counter,
+        }
+
+    def clone(self) -> State:
+        """A copy an action may change freely (``act`` works on one, so that a refused
+        action leaves the given state as it was). Steps and scopes are frozen and a token's
+        ``back`` and the choices are never changed in place once made, so those are shared."""
+        return State(
+            self.submitter,
+            self.status,
+            {k: _token_clone(t) for k, t in self.tokens.items()},
+            {k: _run_clone(r) for k, r in self.runs.items()},
+            dict(self.scopes),
+            dict(self.groups),
+            {k: _shallow(t) for k, t in self.tasks.items()},
+            list(self.trail),
+            self.returned_from,
+            dict(self.choices),
+            self.counter,
+        )
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> State:
@@ -147,23 +188,47 @@ class State:
         return list(self.tasks.values())
 
 
-_SCALARS = frozenset({str, int, float, bool, type(None)})
-_FIELDS: dict[type, tuple[str, ...]] = {}
+def _shallow(obj: _T) -> _T:
+    """A copy of a dataclass instance sharing its field values (no ``__init__`` call)."""
+    new = object.__new__(type(obj))
+    new.__dict__.update(obj.__dict__)
+    return new
 
 
-def plain(value: Any) -> Any:
-    """The JSON form of a state, equal to what ``dataclasses.asdict`` gives, without its deep
-    copy of every leaf: asdict took four fifths of an approval's time (bench/workflow.py).
-    The state holds only dataclasses, lists, dicts with string keys, and JSON scalars;
-    scalars are tested inline, sparing a call per leaf."""
-    kind = type(value)
-    if kind is list or kind is tuple:
-        return [v if type(v) in _SCALARS else plain(v) for v in value]
-    if kind is dict:
-        return {k: v if type(v) in _SCALARS else plain(v) for k, v in value.items()}
-    if kind in _SCALARS:
-        return value
-    names = _FIELDS.get(kind)
-    if names is None:
-        names = _FIELDS[kind] = tuple(f.name for f in fields(value))
-    return {name: v if type(v := getattr(value, name)) in _SCALARS else plain(v) for name in names}
+def _token_clone(token: Token) -> Token:
+    new = _shallow(token)
+    new.scopes = list(token.scopes)
+    return new
+
+
+def _seat_clone(seat: Seat) -> Seat:
+    new = _shallow(seat)
+    new.before, new.after = list(seat.before), list(seat.after)
+    return new
+
+
+def _run_clone(run: Run) -> Run:
+    new = _shallow(run)
+    new.seats = [_seat_clone(s) for s in run.seats]
+    new.veto, new.pool = list(run.veto), list(run.pool)
+    return new
+
+
+def _token_json(token: Token) -> dict[str, Any]:
+    raw = vars(token).copy()
+    raw["scopes"] = list(token.scopes)
+    return raw
+
+
+def _seat_json(seat: Seat) -> dict[str, Any]:
+    raw = vars(seat).copy()
+    raw["before"], raw["after"] = list(seat.before), list(seat.after)
+    return raw
+
+
+def run_json(run: Run) -> dict[str, Any]:
+    raw = vars(run).copy()
+    raw["seats"] = [_seat_json(s) for s in run.seats]
+    raw["veto"] = list(run.veto)
+    raw["pool"] = [list(p) for p in run.pool]
+    return raw
