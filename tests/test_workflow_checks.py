@@ -295,6 +295,72 @@ CASES = [
         "/nodes/2/assignees/0",
         "missing required key 'up_to'",
     ),
+    *[
+        (
+            with_nodes(
+                START,
+                split("exclusive", [{"default": True, "to": "a"}], "end"),
+                node(
+                    "a", kind, assignees=[{"kind": "role", "value": "clerk"}], sla=sla, next="end"
+                ),
+                END,
+            ),
+            "/nodes/2/sla" + pointer,
+            fragment,
+        )
+        for kind, sla, pointer, fragment in (
+            ("approve", {"due": "P1D", "remind_every": "PT4H"}, "/remind_every", "remind_max"),
+            ("approve", {"due": "P1D", "remind_max": 2}, "/remind_max", "needs remind_every"),
+            (
+                "approve",
+                {"due": "P1D", "remind_every": "PT0H", "remind_max": 1},
+                "/remind_every",
+                "zero",
+            ),
+            ("handle", {"due": "P1D", "on_timeout": "reject"}, "/on_timeout", "cannot be rejected"),
+            (
+                "approve",
+                {"due": "P1D", "escalate": [{"after": "PT0H"}]},
+                "/escalate",
+                'needs "on_timeout": "escalate"',
+            ),
+            (
+                "approve",
+                {
+                    "due": "P1D",
+                    "on_timeout": "escalate",
+                    "escalate": [{"after": "P1D"}, {"after": "PT4H"}],
+                },
+                "/escalate/1/after",
+                "later than the one before",
+            ),
+            (
+                "approve",
+                {
+                    "due": "P1D",
+                    "on_timeout": "escalate",
+                    "escalate": [
+                        {
+                            "after": "PT0H",
+                            "to": {"assignees": [{"kind": "role", "value": "nobody"}]},
+                        }
+                    ],
+                },
+                "/escalate/0/to/assignees/0/value",
+                "no role 'nobody'",
+            ),
+            (
+                "approve",
+                {
+                    "due": "P1D",
+                    "on_timeout": "escalate",
+                    "escalate": [{"after": "PT0H", "to": "boss"}],
+                },
+                "/escalate/0/to",
+                "",
+            ),
+        )
+    ],
 ]
 
 

@@ -314,6 +314,7 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from danbao.db.setup import close_db, open_db
     from danbao.jobs.worker import run_worker
     from danbao.records import attachment_purge, migration_job  # noqa: F401 - register jobs
+    from danbao.workflow import sweep  # registers the timer job, too
 
     if not settings.redis_url:
         print(
@@ -322,19 +323,30 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         return 1
 
     from danbao.jobs import ArqQueue
+    from danbao.plugins.gateway import PluginGateway
     from danbao.records import reencrypt
 
     queue = ArqQueue(settings.redis_url)
-    reencrypt.configure(_key_ring(settings), queue)  # registers the job, too
+    keys = _key_ring(settings)
+    reencrypt.configure(keys, queue)  # registers the job, too
+    gateway = PluginGateway(keys, redis_url=settings.redis_url)
+    sweep.configure(keys, gateway)
 
     async def startup(ctx: dict[str, Any]) -> None:
         await open_db(settings, "app")
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         await queue.close()
+        await gateway.aclose()
         await close_db()
 
-    await run_worker(settings.redis_url, on_startup=startup, on_shutdown=shutdown)
+    # The long-running worker ticks the approval timers every minute (burst workers do not).
+    await run_worker(
+        settings.redis_url,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        cron_jobs=[sweep.cron_job(queue)],
+    )
     return 0
 
 

@@ -67,6 +67,8 @@ class Settings:
     """The master key being retired: tenant keys still wrapped by it unwrap until
     ``danbao keys rewrap`` has moved them under ``master_key``."""
     console_dir: Path = field(default=REPO_ROOT / "console")
+    timer_tick_seconds: int = 60
+    """Embedded mode: how often the web process sweeps approval timers (0: never)."""
 
     @property
     def is_postgres(self) -> bool:
@@ -132,4 +134,5 @@ def load_settings() -> Settings:
         tenant_cache_size=int(_env("TENANT_CACHE_SIZE", "1024")),
         tenant_registry_size=int(_env("TENANT_REGISTRY_SIZE", "20000")),
         master_key_previous=_env("MASTER_KEY_PREVIOUS") or None,
+        timer_tick_seconds=int(_env("TIMER_TICK_SECONDS", "60")),
     )

@@ -526,6 +526,34 @@ class Notification(TenantModel):
         indexes = (("tenant_id", "user_id", "created_at"),)
 
 
+class WorkflowTimer(TenantModel):
+    """One due time of a live approval task (the due-time table the timer sweep reads):
+    a reminder (``remind``, ``step`` its number), the deadline (``timeout``) or a step of
+    the escalation ladder (``escalate``, ``step`` its index). Written in the transaction
+    that opens the task, cancelled in the one that closes it; the sweep marks it fired
+    under the instance lock, so each fires exactly once. Kept, not deleted: the record of
+    what fired and when.
+
+    ``status``: ``pending``, ``fired`` or ``cancelled``; ``outcome`` says what firing did.
+    """
+
+    instance_id = fields.UUIDField()
+    task_key = fields.CharField(max_length=16)
+    node_id = fields.CharField(max_length=63)
+    kind = fields.CharField(max_length=16)
+    step = fields.IntField(default=0)
+    fire_at = fields.DatetimeField()
+    status = fields.CharField(max_length=16, default="pending")
+    outcome = fields.CharField(max_length=200, default="")
+    created_at = fields.DatetimeField(auto_now_add=True)
+    done_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "workflow_timer"
+        unique_together = (("tenant_id", "instance_id", "task_key", "kind", "step"),)
+        indexes = (("tenant_id", "status", "fire_at"),)
+
+
 class PluginCallback(TenantModel):
     """A vendor notification that passed its signature check, kept once per event.
 
@@ -651,5 +679,6 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     ProjectDocument,
     WorkflowProxy,
     Notification,
+    WorkflowTimer,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

@@ -15,6 +15,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 from typing import Any, Protocol
 
+from danbao.workdays import parse_duration
+
 from .conditions import check_condition
 from .errors import DefinitionError, join, pointer
 from .graph import find_cycles, reachable
@@ -167,8 +169,40 @@ class _Checker:
                 )
         if kind in ("approve", "countersign"):
             errors += self.self_approval(at, node, specs)
+        if "sla" in node:
+            errors += self.sla(join(at, "sla"), kind, node["sla"])
         if kind == "handle" and node.get("mode") == "vote":
             errors.append(self.error(join(at, "mode"), "a handle node cannot vote"))
+        return errors
+
+    def sla(self, at: str, kind: str, sla: dict[str, Any]) -> list[DefinitionError]:
+        """Deadlines whose timers could never do what they say."""
+        errors = []
+        every, most = sla.get("remind_every"), sla.get("remind_max", 0)
+        if every is not None and not most:
+            errors.append(self.error(join(at, "remind_every"), "sends nothing: set remind_max"))
+        if most and every is None:
+            errors.append(self.error(join(at, "remind_max"), "remind_max needs remind_every"))
+        if every is not None and _length(every) == (0, 0):
+            errors.append(self.error(join(at, "remind_every"), "a zero interval"))
+        timeout = sla.get("on_timeout", "remind")
+        if timeout == "reject" and kind == "handle":
+            errors.append(self.error(join(at, "on_timeout"), "a handle node cannot be rejected"))
+        ladder = sla.get("escalate", [])
+        if ladder and timeout != "escalate":
+            errors.append(
+                self.error(join(at, "escalate"), 'a ladder needs "on_timeout": "escalate"')
+            )
+        for position, step in enumerate(ladder):
+            here = join(at, "escalate", position)
+            if position and _length(step["after"]) <= _length(ladder[position - 1]["after"]):
+                errors.append(
+                    self.error(join(here, "after"), "steps must come later than the one before")
+                )
+            target = step.get("to", "superior")
+            if isinstance(target, dict):
+                for index, spec in enumerate(target["assignees"]):
+                    errors += self.spec(join(here, "to", "assignees", index), spec)
         return errors
 
     def branch(self, at: str, node: dict[str, Any]) -> list[DefinitionError]:
@@ -274,6 +308,11 @@ class _Checker:
                 )
             ]
         return []
+
+
+def _length(duration: str) -> tuple[int, int]:
+    """(days, minutes) of a duration the meta-schema accepted, for ordering."""
+    return parse_duration(duration)
 
 
 def _specs(node: dict[str, Any], at: str) -> Iterator[tuple[str, dict[str, Any]]]:

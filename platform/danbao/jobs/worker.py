@@ -9,11 +9,12 @@ from __future__ import annotations
 
 import asyncio
 import warnings
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from arq.connections import RedisSettings
+from arq.cron import CronJob
 from arq.worker import Worker
 
 from danbao.jobs.arq_queue import dumps, loads
@@ -31,10 +32,16 @@ async def danbao_run(
 
 
 def worker_settings(
-    redis_url: str, *, on_startup: Hook | None = None, on_shutdown: Hook | None = None
+    redis_url: str,
+    *,
+    on_startup: Hook | None = None,
+    on_shutdown: Hook | None = None,
+    cron_jobs: Sequence[CronJob] = (),
 ) -> dict[str, Any]:
-    """Keyword arguments for ``arq.worker.Worker`` (no cron jobs: they keep burst workers alive)."""
+    """Keyword arguments for ``arq.worker.Worker``. Cron jobs only for long-running workers:
+    they would keep a burst worker alive."""
     return {
+        "cron_jobs": list(cron_jobs) or None,
         "functions": [danbao_run],
         "redis_settings": RedisSettings.from_dsn(redis_url),
         "job_serializer": dumps,
@@ -61,10 +68,18 @@ async def run_worker(
     poll_delay: float = 0.5,
     on_startup: Hook | None = None,
     on_shutdown: Hook | None = None,
+    cron_jobs: Sequence[CronJob] = (),
 ) -> WorkerRun:
-    """Run until SIGINT/SIGTERM or, with ``burst``, until the queue is empty."""
+    """Run until SIGINT/SIGTERM or, with ``burst``, until the queue is empty (a burst
+    worker runs no cron jobs)."""
+    settings = worker_settings(
+        redis_url,
+        on_startup=on_startup,
+        on_shutdown=on_shutdown,
+        cron_jobs=() if burst else cron_jobs,
+    )
     worker = Worker(
-        **worker_settings(redis_url, on_startup=on_startup, on_shutdown=on_shutdown),
+        **settings,
         burst=burst,
         poll_delay=poll_delay,
         handle_signals=not burst,

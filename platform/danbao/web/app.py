@@ -15,6 +15,7 @@ from starlette.staticfiles import StaticFiles
 from danbao.config import REPO_ROOT, Settings, load_settings
 from danbao.db.models import Tenant
 from danbao.db.setup import close_db, open_db
+from danbao.jobs import InlineQueue
 from danbao.logs import configure_logging
 from danbao.records import migration_job
 from danbao.services import Services
@@ -23,6 +24,7 @@ from danbao.web.health import healthz
 from danbao.web.middleware import RequestIdMiddleware, TenantHostMiddleware
 from danbao.web.templates import render
 from danbao.web.vendor import vendor_mounts
+from danbao.workflow import sweep
 
 
 async def index(request: Request) -> Response:
@@ -41,14 +43,20 @@ def create_app(settings: Settings | None = None) -> Starlette:
     configure_logging(settings.log_level)
     services = Services.build(settings)
     migration_job.use_keys(services.keys)  # jobs run in this process in the embedded mode
+    sweep.configure(services.keys, services.plugins)
+    # Embedded mode: this process ticks the approval timers (production: the arq worker).
+    embedded = isinstance(services.queue, InlineQueue)
+    ticker = sweep.Ticker(services.queue, settings.timer_tick_seconds if embedded else 0)
 
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_db(settings, "app")
         await services.start()
+        ticker.start()
         try:
             yield
         finally:
+            await ticker.stop()
             await services.close()
             await close_db()
 

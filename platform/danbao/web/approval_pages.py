@@ -27,6 +27,7 @@ from danbao.authz.fields import FieldRule, FieldRules, least_permissive
 from danbao.authz.masking import apply_field_rules
 from danbao.db.models import Record, User, WorkflowAction, WorkflowTask
 from danbao.definitions import Bundle
+from danbao.i18n import translate
 from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.sensitive import open_data
 from danbao.web.approvals_api import instance_from_path, participant_or_404, pinned_bundle
@@ -47,6 +48,7 @@ from danbao.workflow.listing import (
 from danbao.workflow.plan import Node, Plan
 from danbao.workflow.state import State, Task
 from danbao.workflow.store import plan_of
+from danbao.workflow.timeouts import SYSTEM
 
 CHINA = ZoneInfo("Asia/Shanghai")
 PER_PAGE = 20
@@ -76,6 +78,8 @@ _FACTS_SHOWN = frozenset(
         "triggered",
         "finished",
         "quorum_unreachable",
+        "timeout",
+        "reassign",
     }
 )
 
@@ -330,7 +334,7 @@ def describe(
         "fact": fact.get("fact", ""),
         "node": _node_name(plan, fact.get("node"), locale),
         "who": who(fact.get("user")),
-        "why": fact.get("why") or fact.get("error") or "",
+        "why": fact.get("why") or fact.get("error") or fact.get("reason") or "",
         "text": fact.get("text") or fact.get("comment") or "",
         "outcome": fact.get("outcome") or fact.get("decision") or fact.get("then") or "",
     }
@@ -408,6 +412,7 @@ async def approval_page(request: Request) -> Response:
             people |= {str(fact[k]) for k in ("user", "to") if isinstance(fact.get(k), str)}
             people |= {str(u) for u in fact.get("users") or [] if isinstance(u, str)}
     names = await names_of(people)
+    names[SYSTEM] = (translate(locale, "approval.system"), "")  # what deadlines did
     timeline = [
         {
             "op": a.op,

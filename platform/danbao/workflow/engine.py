@@ -18,7 +18,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from . import admin, claims, urge
+from . import admin, claims, timeouts, urge
 from .people import Chosen, People, named_in_fields, resolve
 from .plan import AssigneeRule, Enclosure, Node, Plan
 from .refusals import Refused
@@ -48,6 +48,7 @@ OPERATIONS = frozenset(
         "jump",
         "terminate",
         "reassign",
+        "timeout",
     }
 )
 TASK_OPERATIONS = frozenset(
@@ -646,6 +647,8 @@ class _Engine:
         op = action.op
         if op in ADMIN_OPERATIONS:
             return admin.dispatch(self, action)
+        if op == "timeout":
+            return timeouts.timeout(self, action)
         if op == "resubmit":
             return self.resubmit(action)
         if op == "cancel":

@@ -79,12 +79,28 @@ class OnEmpty:
 
 
 @dataclass(frozen=True)
+class Escalation:
+    """One step of an escalation ladder: ``after`` the deadline (same calendar), the task
+    goes to (``reassign``) or is shown to (``notify``) ``to`` — the holder's superior when
+    ``to`` is empty."""
+
+    after: str
+    to: tuple[AssigneeRule, ...] = ()
+    action: Literal["reassign", "notify"] = "reassign"
+
+
+SUPERIOR_AT_DEADLINE = (Escalation("PT0H"),)
+"""The ladder of ``on_timeout: escalate`` written without one."""
+
+
+@dataclass(frozen=True)
 class Sla:
     due: str
     workdays: bool
     remind_every: str | None
     remind_max: int
     on_timeout: str
+    escalate: tuple[Escalation, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -204,6 +220,22 @@ def _on_empty(value: Any) -> OnEmpty:
     return OnEmpty(value)
 
 
+def _ladder(sla: Mapping[str, Any]) -> tuple[Escalation, ...]:
+    if sla.get("on_timeout") != "escalate":
+        return ()
+    steps = sla.get("escalate")
+    if not steps:
+        return SUPERIOR_AT_DEADLINE
+    return tuple(
+        Escalation(
+            after=step["after"],
+            to=() if step.get("to", "superior") == "superior" else _assignees(step["to"]),
+            action=step.get("action", "reassign"),
+        )
+        for step in steps
+    )
+
+
 def _node(raw: Mapping[str, Any], settings: Mapping[str, Any], enclosure: Enclosure) -> Node:
     kind = raw["type"]
     common: dict[str, Any] = {
@@ -247,6 +279,7 @@ def _node(raw: Mapping[str, Any], settings: Mapping[str, Any], enclosure: Enclos
                 remind_every=sla.get("remind_every"),
                 remind_max=sla.get("remind_max", 0),
                 on_timeout=sla.get("on_timeout", "remind"),
+                escalate=_ladder(sla),
             ),
             operations=frozenset(raw.get("operations", ALL_OPERATIONS)),
             claim=bool(raw.get("claim", False)),

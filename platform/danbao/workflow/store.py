@@ -26,7 +26,7 @@ from danbao.db.models import User, WorkflowAction, WorkflowInstance, WorkflowTas
 from danbao.definitions import Bundle
 from danbao.workdays import Clock, SystemClock, WorkCalendar
 
-from . import notices, proxies
+from . import notices, proxies, timers
 from .engine import Action, Effects, Env, Refused, Result, act, start
 from .people import People, Person
 from .plan import Plan, compile_plan, plan_hash
@@ -266,6 +266,8 @@ async def _persist(
 ) -> Answer:
     effects = result.effects
     await _apply_tasks(instance, plan, bundle, effects, clock)
+    calendar = WorkCalendar.from_tenant(bundle.tenant)
+    await timers.follow(instance, plan, calendar, effects, _now(clock))
     written = await notices.write(
         instance,
         notices.notices_of(plan, result, str(actor), str(instance.submitter_id)),
