@@ -161,6 +161,7 @@ class World:
     slug: str
     holder: str
     holder_roles: tuple[str, ...]
+    holder_id: str
     record_id: str
     submit_id: str
     token_id: str
@@ -171,6 +172,8 @@ class World:
     project_id: str
     project_record_id: str
     """A submitted record with no project yet (the create sample makes one)."""
+    tickets: dict[str, str]
+    """Open tickets on the project, one per sample that moves one (version 1 each)."""
     files: dict[str, Any]
     """The bundle as last published (version 2: the template plus an optional field)."""
     form_text: str
@@ -470,6 +473,23 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/api/projects/{project_id}/events/{event}", "POST"): Sample(
         ("project:accept", "update"), json=lambda w: {"dry_run": True}
     ),
+    # Service tickets (the world opened three on its project, one per sample that moves one).
+    ("/t/{slug}/api/tickets", "GET"): Sample(("ticket:*", "read")),
+    ("/t/{slug}/api/projects/{project_id}/tickets", "POST"): Sample(
+        ("ticket:*", "create"),
+        _ok(201),
+        json=lambda w: {"subject": "扫描", "category": "consult", "body": "问"},
+    ),
+    ("/t/{slug}/api/tickets/{ticket_id}", "GET"): Sample(("ticket:*", "read")),
+    ("/t/{slug}/api/tickets/{ticket_id}/replies", "POST"): Sample(
+        ("ticket:*", "reply"), json=lambda w: {"body": "答"}
+    ),
+    ("/t/{slug}/api/tickets/{ticket_id}/assign", "POST"): Sample(
+        ("ticket:*", "assign"), json=lambda w: {"assignee_id": w.holder_id, "version": 1}
+    ),
+    ("/t/{slug}/api/tickets/{ticket_id}/actions/{action}", "POST"): Sample(
+        ("ticket:*", "update"), json=lambda w: {"version": 1}
+    ),
 }
 
 
@@ -547,6 +567,15 @@ async def world(
             f"/t/{slug}/api/projects", json={"record_id": for_projects[0]}, headers=headers
         )
         assert project.status_code == 201, project.text
+        tickets = {}
+        for use in ("show", "assign", "action"):
+            opened = await client.post(
+                f"/t/{slug}/api/projects/{project.json()['id']}/tickets",
+                json={"subject": "扫描工单", "category": "other", "body": use},
+                headers=headers,
+            )
+            assert opened.status_code == 201, opened.text
+            tickets[use] = opened.json()["id"]
     files = load_bundle(TEMPLATE).to_dict()
     files.update(load_bundle(starter_with_documents(tmp_path_factory.mktemp("b") / "b")).to_dict())
     form = files["forms/application.json"]
@@ -590,6 +619,7 @@ async def world(
         slug=slug,
         holder=holder,
         holder_roles=roles,
+        holder_id=str(user.id),
         record_id=ids[0][0],
         submit_id=ids[1][0],
         token_id=str(token.id),
@@ -599,6 +629,7 @@ async def world(
         instance_id=started.json()["instance"]["id"],
         project_id=project.json()["id"],
         project_record_id=for_projects[1],
+        tickets=tickets,
         files=files,
         form_text=json.dumps(form, ensure_ascii=False),
         foreign=(beta.admin_email, beta.manager_email, str(beta.id), *ids[2]),
@@ -609,6 +640,9 @@ def _path(path: str, world: World) -> str:
     submitted = path.endswith(("/submit", "/approval"))
     record = world.submit_id if submitted else world.record_id
     page_run = path.startswith("/t/{slug}/admin/") and path.endswith("/run")
+    ticket_use = (
+        "assign" if path.endswith("/assign") else "action" if "/actions/" in path else "show"
+    )
     values = {
         "slug": world.slug,
         "form_id": "application",
@@ -627,6 +661,8 @@ def _path(path: str, world: World) -> str:
         "document_id": "00000000-0000-0000-0000-0000000000a2",
         "token": "sweep-token-unknown-0123456789",
         "proxy_id": "00000000-0000-0000-0000-0000000000b1",
+        "ticket_id": world.tickets[ticket_use],
+        "action": "start",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 

@@ -31,6 +31,7 @@ LATER_WALLS = (
     importlib.import_module("danbao.db.migrations.0013_project_documents"),
     importlib.import_module("danbao.db.migrations.0014_workflow_operations"),
     importlib.import_module("danbao.db.migrations.0015_workflow_timers"),
+    importlib.import_module("danbao.db.migrations.0021_service_tickets"),
 )
 
 

@@ -655,6 +655,57 @@ class ProjectDocument(TenantModel):
         indexes = (("tenant_id", "record_id", "issued_at"), ("tenant_id", "project_id"))
 
 
+class ServiceTicket(TenantModel):
+    """A service ticket (服务工单) on a project, opened by its applicant or by staff.
+
+    ``status`` is a code of ``danbao.tickets.states``; ``version`` is the row version an
+    update must name. The due times are fixed when the ticket opens (priority's SLA on
+    the tenant's working calendar); ``first_response_at`` is the first staff reply the
+    opener could see.
+    """
+
+    project_id = fields.UUIDField()
+    number = fields.CharField(max_length=64)
+    subject = fields.CharField(max_length=200)
+    category = fields.CharField(max_length=32)
+    priority = fields.CharField(max_length=16)
+    status = fields.CharField(max_length=24)
+    version = fields.IntField(default=1)
+    opened_by_kind = fields.CharField(max_length=16)
+    opened_by = fields.UUIDField()
+    assignee_id = fields.UUIDField(null=True)
+    respond_due_at = fields.DatetimeField()
+    resolve_due_at = fields.DatetimeField()
+    first_response_at = fields.DatetimeField(null=True)
+    resolved_at = fields.DatetimeField(null=True)
+    closed_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField()
+    updated_at = fields.DatetimeField()
+
+    class Meta:
+        table = "service_ticket"
+        unique_together = (("tenant_id", "number"),)
+        indexes = (
+            ("tenant_id", "project_id", "created_at"),
+            ("tenant_id", "assignee_id", "status"),
+        )
+
+
+class TicketReply(TenantModel):
+    """One message on a ticket. ``internal`` notes are for staff only, never the applicant."""
+
+    ticket_id = fields.UUIDField()
+    author_kind = fields.CharField(max_length=16)
+    author_id = fields.UUIDField()
+    body = fields.TextField()
+    internal = fields.BooleanField(default=False)
+    at = fields.DatetimeField()
+
+    class Meta:
+        table = "ticket_reply"
+        indexes = (("tenant_id", "ticket_id", "at"),)
+
+
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
     User,
     Session,
@@ -680,5 +731,7 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     WorkflowProxy,
     Notification,
     WorkflowTimer,
+    ServiceTicket,
+    TicketReply,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

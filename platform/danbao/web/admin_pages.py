@@ -34,6 +34,7 @@ ACTIONS_BY_KIND = {
     "form": ("read", "create", "update", "delete", "submit", "export", "unmask"),
     "workflow": ("read", "approve"),
     "report": ("read", "export"),
+    "ticket": ("read", "create", "reply", "assign", "update"),
     "admin": ("read", "create", "update", "delete", "publish", "export"),
 }
 ADMIN_AREAS = ("definitions", "users", "audit", "plugins", "settings", "api_tokens")
@@ -58,6 +59,7 @@ def matrix_resources(bundle: Bundle) -> list[tuple[str, tuple[str, ...]]]:
     rows = [(f"form:{f}", ACTIONS_BY_KIND["form"]) for f in sorted(bundle.forms)]
     rows += [(f"workflow:{w}", ACTIONS_BY_KIND["workflow"]) for w in sorted(bundle.workflows)]
     rows += [(f"report:{r}", ACTIONS_BY_KIND["report"]) for r in sorted(bundle.reports)]
+    rows.append(("ticket:*", ACTIONS_BY_KIND["ticket"]))
     rows += [(f"admin:{a}", ACTIONS_BY_KIND["admin"]) for a in ADMIN_AREAS]
     return rows
 

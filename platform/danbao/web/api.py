@@ -40,6 +40,7 @@ from danbao.web import (
     records_api,
     records_export,
     signing_api,
+    tickets_api,
     users_api,
 )
 from danbao.web.errors import HttpError, error_response
@@ -473,5 +474,6 @@ ROUTES = [
     *callbacks_api.ROUTES,
     *attachments_api.ROUTES,
     *projects_api.ROUTES,
+    *tickets_api.ROUTES,
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

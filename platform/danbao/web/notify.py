@@ -19,7 +19,11 @@ log = logging.getLogger(__name__)
 
 
 def deliver_later(request: Request, *answers: Answer) -> BackgroundTask | None:
-    ids = _ids(answers)
+    return deliver_ids_later(request, _ids(answers))
+
+
+def deliver_ids_later(request: Request, ids: list[str]) -> BackgroundTask | None:
+    """Send these pending notifications once the response went out (None: nothing to send)."""
     if not ids:
         return None
     context, gateway = current_tenant(), services_of(request).plugins
