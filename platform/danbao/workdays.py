@@ -129,7 +129,7 @@ class WorkCalendar:
         falls due: in working days and office hours, or in plain calendar time."""
         days, minutes = parse_duration(duration)
         if not workdays:
-            return start + dt.timedelta(days=days, minutes=minutes)
+            return (start + dt.timedelta(days=days, minutes=minutes)).astimezone(dt.UTC)
         moment = self.add_workdays(start, days) if days else start
         return self.add_work_hours(moment, minutes) if minutes else moment
 

@@ -111,7 +111,7 @@ class SweepReport:
 async def sweep(rt: Runtime | None = None, *, limit: int = BATCH) -> SweepReport:
     """Fire the due timers of the tenant in context (no transaction open)."""
     rt = rt or _runtime
-    now = rt.clock.now()
+    now = rt.clock.now().astimezone(dt.UTC)  # as the table holds it (SQLite compares text)
     counts = {"fired": 0, "cancelled": 0, "skipped": 0, "failed": 0}
     bundles: dict[int, Bundle] = {}
     seen: set[uuid.UUID] = set()

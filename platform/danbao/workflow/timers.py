@@ -56,7 +56,8 @@ def schedule(calendar: WorkCalendar, sla: Sla, opened: dt.datetime) -> list[Due]
             found.append(("escalate", index, calendar.due(due, step.after, workdays=sla.workdays)))
     else:
         found.append(("timeout", 0, due))
-    return found
+    # UTC always: SQLite (the embedded mode) compares the stored text, offset and all.
+    return [(kind, step, at.astimezone(dt.UTC)) for kind, step, at in found]
 
 
 async def follow(
