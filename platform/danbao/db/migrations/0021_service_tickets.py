@@ -92,7 +92,7 @@ class Migration(migrations.Migration):
                 "app": "danbao",
                 "indexes": [Index(fields=["tenant_id", "ticket_id", "at"])],
                 "pk_attr": "id",
-                "table_description": "One message on a service ticket; internal notes are for staff only.",
+                "table_description": "One message on a service ticket, internal notes for staff only.",
             },
             bases=["TenantModel"],
         ),
