@@ -31,6 +31,7 @@ from danbao.definitions import Bundle, load_bundle
 from danbao.definitions.versions import publish
 from danbao.jobs import ArqQueue, InlineQueue
 from danbao.jobs.worker import run_worker
+from danbao.plugins.sandbox.messaging import SandboxMessaging
 from danbao.provisioning import create_tenant
 from danbao.tenancy.context import Principal, tenant_scope
 from danbao.workdays import CHINA, FixedClock, WorkCalendar
@@ -428,6 +429,9 @@ async def test_timers_are_cancelled_when_the_task_is_done(app: Starlette, desk: 
     states = await desk.timers(instance)
     assert {s for _, _, key, s in states if key == task["task"]} == {"cancelled"}
     assert {s for _, _, key, s in states if key != task["task"]} == {"pending"}
+    # An administrator's terminate ends every task, and every timer with it.
+    await desk.act("gm", bundle, instance, clock, op="terminate", comment="项目撤销", admin=True)
+    assert {t[3] for t in await desk.timers(instance)} == {"cancelled"}
 
 
 # --- walls --------------------------------------------------------------------------------------
@@ -534,3 +538,32 @@ def test_the_demo_chain_escalates_risk_review_as_the_readme_says() -> None:
         ("escalate", 0, at(2026, 10, 9, 10)),  # P2D after the eve of the holiday: Friday
         ("escalate", 1, at(2026, 10, 10, 10)),  # a working day later: the 调休 Saturday
     ]
+
+
+async def test_timer_notices_go_through_the_messaging_plug_in(app: Starlette) -> None:
+    desk = await make_desk()
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        csrf = await sign_in(client, desk.tenant.slug, desk.tenant.admin_email)
+        enabled = await client.put(
+            f"/t/{desk.tenant.slug}/api/plugins/sandbox.messaging",
+            json={"settings": {"sender": "担保云"}},
+            headers={"X-CSRF-Token": csrf},
+        )
+    assert enabled.status_code == 200, enabled.text
+    clock = FixedClock(at(2026, 10, 12, 10))
+    sla = {"due": "P1D", "remind_every": "PT1H", "remind_max": 1}
+    instance, _, _ = await desk.start(chain(desk, sla, second=False), clock)
+    SandboxMessaging.outbox.clear()
+    clock.current = at(2026, 10, 12, 11)
+    rt = sweep.Runtime(app.state.services.keys, app.state.services.plugins, clock)
+    assert (await desk.sweep(rt)).fired == 1
+    assert [(m.recipients, m.title) for _, m in SandboxMessaging.outbox] == [
+        ((desk.email["r1"],), "审批提醒：first")
+    ]
+
+    async def deliveries() -> list[tuple[str, str]]:
+        rows = await Notification.filter(instance_id=uuid.UUID(instance)).order_by("created_at")
+        return [(r.kind, r.delivery) for r in rows]
+
+    assert await desk.db(deliveries) == [("task", "pending"), ("remind", "sent")]

@@ -167,8 +167,8 @@ async def _fire(
         stored = await get_version(instance.definition_version)
         bundle = bundles[instance.definition_version] = Bundle.from_published(stored.bundle)
     plan = plan_of(bundle.workflows[instance.workflow_id])
-    node = plan.node(timer.node_id)
-    if node.sla is None:
+    node = plan.nodes.get(timer.node_id)
+    if node is None or node.sla is None:  # moved to a chain version without it
         await _close(timer, "cancelled", "the node has no deadline", now)
         return "cancelled"
     # Marked first: an action below that ends the task cancels its *other* timers.
