@@ -490,6 +490,54 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/api/tickets/{ticket_id}/actions/{action}", "POST"): Sample(
         ("ticket:*", "update"), json=lambda w: {"version": 1}
     ),
+    # A guarantee in force (the world's project is a draft: the loan's writes are refused
+    # for its state past the grant; the made-up item and task are 404). Real flows:
+    # tests/test_project_in_force.py.
+    ("/t/{slug}/api/projects/{project_id}/counter-guarantees", "GET"): Sample(
+        ("project:*", "read")
+    ),
+    ("/t/{slug}/api/projects/{project_id}/counter-guarantees", "POST"): Sample(
+        ("project:counter_guarantees", "update"),
+        _ok(201),
+        json=lambda w: {
+            "kind": "guarantee",
+            "asset": "person",
+            "description": "实际控制人连带责任保证",
+            "owner": "张三",
+            "valuation": "500000",
+            "haircut": "0.5",
+        },
+    ),
+    ("/t/{slug}/api/projects/{project_id}/counter-guarantees/{item_id}", "PATCH"): Sample(
+        ("project:counter_guarantees", "update"), _ok(404), json=lambda w: {"version": 1}
+    ),
+    ("/t/{slug}/api/projects/{project_id}/loan", "GET"): Sample(("project:*", "read")),
+    ("/t/{slug}/api/projects/{project_id}/loan", "POST"): Sample(
+        ("project:confirm_disbursement", "update"),
+        _ok(409),
+        json=lambda w: {
+            "version": 1,
+            "disbursed_on": "2026-11-01",
+            "amount": "1000",
+            "bank_reference": "SWEEP-1",
+            "method": "bullet",
+        },
+    ),
+    ("/t/{slug}/api/projects/{project_id}/loan/repayments", "POST"): Sample(
+        ("project:loan", "update"),
+        _ok(409),
+        json=lambda w: {"paid_on": "2026-11-02", "principal": "1"},
+    ),
+    ("/t/{slug}/api/projects/{project_id}/release", "POST"): Sample(
+        ("project:release", "update"), _ok(409), json=lambda w: {"version": 1, "basis": "repaid"}
+    ),
+    ("/t/{slug}/api/projects/{project_id}/tasks", "GET"): Sample(("project:*", "read")),
+    ("/t/{slug}/api/projects/{project_id}/tasks/{task_id}/done", "POST"): Sample(
+        ("project:aftercare", "update"), _ok(404), json=lambda w: {"note": "正常"}
+    ),
+    ("/t/{slug}/api/projects/{project_id}/warnings/check", "POST"): Sample(
+        ("project:raise_warning", "update"), json=lambda w: {}
+    ),
 }
 
 
@@ -663,6 +711,8 @@ def _path(path: str, world: World) -> str:
         "proxy_id": "00000000-0000-0000-0000-0000000000b1",
         "ticket_id": world.tickets[ticket_use],
         "action": "start",
+        "item_id": "00000000-0000-0000-0000-0000000000c1",
+        "task_id": "00000000-0000-0000-0000-0000000000c2",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 

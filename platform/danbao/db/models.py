@@ -706,6 +706,112 @@ class TicketReply(TenantModel):
         indexes = (("tenant_id", "ticket_id", "at"),)
 
 
+class CounterGuarantee(TenantModel):
+    """One counter-guarantee (反担保) of a project: a mortgage (抵押), a pledge (质押) or a
+    third-party guarantee (保证), with its valuation, haircut (折扣率), registration state
+    and certificate. Coverage = Σ valuation × (1 − haircut) ÷ guaranteed amount
+    (``guarantee.counter``). Released (注销) when the project is released."""
+
+    project_id = fields.UUIDField()
+    kind = fields.CharField(max_length=16)  # mortgage | pledge | guarantee
+    asset = fields.CharField(max_length=32)  # real_estate, vehicle, …, company, person
+    description = fields.CharField(max_length=500)
+    owner = fields.CharField(max_length=200)  # 抵押人 / 出质人 / 保证人
+    valuation = fields.DecimalField(max_digits=20, decimal_places=2)
+    haircut = fields.DecimalField(max_digits=9, decimal_places=6)
+    registration = fields.CharField(max_length=16, default="unregistered")
+    certificate_no = fields.CharField(max_length=100, null=True)
+    registered_on = fields.DateField(null=True)
+    version = fields.IntField(default=1)
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    updated_at = fields.DatetimeField(auto_now=True)
+    released_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "counter_guarantee"
+        indexes = (("tenant_id", "project_id"),)
+
+
+class ProjectLoan(TenantModel):
+    """The bank's disbursement (放款) of a project's loan and how it is repaid: one per
+    project. ``principal_outstanding`` moves with every repayment under the row lock
+    (``guarantee.loan.outstanding``)."""
+
+    project_id = fields.UUIDField()
+    disbursed_on = fields.DateField()
+    amount = fields.DecimalField(max_digits=20, decimal_places=2)
+    bank_reference = fields.CharField(max_length=100)
+    method = fields.CharField(max_length=24)  # equal_principal | bullet | equal_installment
+    annual_rate = fields.DecimalField(max_digits=9, decimal_places=6, null=True)
+    periods = fields.IntField()
+    principal_outstanding = fields.DecimalField(max_digits=20, decimal_places=2)
+    release_notice = fields.CharField(max_length=100, null=True)  # the bank's 解保通知
+    release_notice_on = fields.DateField(null=True)
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "project_loan"
+        unique_together = (("tenant_id", "project_id"),)
+
+
+class LoanInstallment(TenantModel):
+    """One line of a loan's repayment schedule (还款计划): principal and interest due on a
+    date, and how much principal has been paid against it."""
+
+    project_id = fields.UUIDField()
+    seq = fields.IntField()
+    due_on = fields.DateField()
+    principal = fields.DecimalField(max_digits=20, decimal_places=2)
+    interest = fields.DecimalField(max_digits=20, decimal_places=2, default=0)
+    principal_paid = fields.DecimalField(max_digits=20, decimal_places=2, default=0)
+    settled_on = fields.DateField(null=True)
+
+    class Meta:
+        table = "loan_installment"
+        unique_together = (("tenant_id", "project_id", "seq"),)
+
+
+class LoanRepayment(TenantModel):
+    """A repayment the borrower made (还款), scheduled or early, and the balance after it."""
+
+    project_id = fields.UUIDField()
+    paid_on = fields.DateField()
+    principal = fields.DecimalField(max_digits=20, decimal_places=2)
+    interest = fields.DecimalField(max_digits=20, decimal_places=2, default=0)
+    early = fields.BooleanField(default=False)
+    reference = fields.CharField(max_length=100, default="")
+    outstanding_after = fields.DecimalField(max_digits=20, decimal_places=2)
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "loan_repayment"
+        indexes = (("tenant_id", "project_id", "paid_on"),)
+
+
+class AftercareTask(TenantModel):
+    """A post-loan task (保后任务): a visit (保后检查) or a document renewal, generated on
+    the tenant's rules (tenant.json ``aftercare``) when the loan is disbursed."""
+
+    project_id = fields.UUIDField()
+    rule_id = fields.CharField(max_length=63)
+    kind = fields.CharField(max_length=16)  # visit | renewal
+    title: Any = fields.JSONField(default=dict)  # {"zh-CN": …, "en": …} from the rule
+    due_on = fields.DateField()
+    status = fields.CharField(max_length=16, default="open")  # open | done | cancelled
+    note = fields.TextField(default="")
+    done_by = fields.UUIDField(null=True)
+    done_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "aftercare_task"
+        unique_together = (("tenant_id", "project_id", "rule_id", "due_on"),)
+        indexes = (("tenant_id", "status", "due_on"),)
+
+
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
     User,
     Session,
@@ -733,5 +839,10 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     WorkflowTimer,
     ServiceTicket,
     TicketReply,
+    CounterGuarantee,
+    ProjectLoan,
+    LoanInstallment,
+    LoanRepayment,
+    AftercareTask,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

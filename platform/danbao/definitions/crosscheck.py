@@ -11,6 +11,7 @@ import datetime
 from dataclasses import dataclass, field
 from typing import Any
 
+from .aftercare import aftercare_errors
 from .chains import check_workflow
 from .conditions import check_condition
 from .errors import DefinitionError, join, pointer
@@ -56,6 +57,7 @@ def crosscheck(catalog: Catalog) -> list[DefinitionError]:
     if catalog.tenant is not None:
         errors += _tenant(catalog.tenant)
         errors += project_errors(catalog.tenant, catalog.forms)
+        errors += aftercare_errors(catalog.tenant)
     if catalog.permissions is not None:
         errors += _permissions(catalog.permissions, catalog)
     for form_id, form in catalog.forms.items():

@@ -30,8 +30,10 @@ from danbao.web import (
     attachments_api,
     callbacks_api,
     checks_api,
+    counter_api,
     documents_api,
     form_editor,
+    loan_api,
     migrations_api,
     notifications_api,
     plugins_api,
@@ -475,5 +477,7 @@ ROUTES = [
     *attachments_api.ROUTES,
     *projects_api.ROUTES,
     *tickets_api.ROUTES,
+    *counter_api.ROUTES,
+    *loan_api.ROUTES,
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

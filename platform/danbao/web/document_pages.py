@@ -20,15 +20,12 @@ from danbao.documents.issuing import (
     printed_fields,
     project_of,
 )
-from danbao.guarantee.effects import EventHasItsRoute
-from danbao.guarantee.service import ProjectRefused
 from danbao.guarantee.states import state_name
-from danbao.guarantee.transitions import NotAllowed
 from danbao.plugins.errors import PluginError
 from danbao.web.admin_pages import _csrf
 from danbao.web.documents_api import check_fields_visible, issuing_context, may_issue, verify_base
 from danbao.web.errors import HttpError, locale_of
-from danbao.web.projects_api import transition_refused
+from danbao.web.projects_api import REFUSALS, transition_refused
 from danbao.web.records_api import record_from_path
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
@@ -93,7 +90,7 @@ async def issue_page(request: Request) -> Response:
         raise HttpError(422, "invalid", details=[{"pointer": "", "message": str(exc)}]) from exc
     except (NotSignedAtOnce, PluginError) as exc:
         raise HttpError(409, "document_not_signed") from exc
-    except (NotAllowed, ProjectRefused, EventHasItsRoute) as exc:
+    except REFUSALS as exc:
         event = ISSUE_EVENTS[ctx.bundle.documents[doc_id]["kind"]]
         raise transition_refused(exc, event, locale_of(request)) from exc
     return RedirectResponse(f"{_url(request)}/documents?done=issued", 303)

@@ -32,14 +32,12 @@ from danbao.documents.issuing import (
     render_preview,
 )
 from danbao.documents.status import STATUSES, set_status
-from danbao.guarantee.effects import EventHasItsRoute
-from danbao.guarantee.service import ProjectRefused, apply_event
-from danbao.guarantee.transitions import NotAllowed
+from danbao.guarantee.service import apply_event
 from danbao.plugins.errors import PluginError
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import check_allowed, read_json
 from danbao.web.plugins_api import plugin_http_error
-from danbao.web.projects_api import transition_refused
+from danbao.web.projects_api import REFUSALS, transition_refused
 from danbao.web.records_api import FormContext, authorise, record_from_path, record_in_scope
 from danbao.web.records_export import content_disposition
 from danbao.web.tenant_endpoint import cookie_path, services_of, tenant_endpoint
@@ -218,7 +216,7 @@ async def issue_document(request: Request) -> Response:
         raise HttpError(409, "document_not_signed") from exc
     except PluginError as failure:
         raise plugin_http_error(failure) from failure
-    except (NotAllowed, ProjectRefused, EventHasItsRoute) as exc:
+    except REFUSALS as exc:
         kind = declaration(ctx.bundle, body["document"])["kind"]
         raise transition_refused(exc, ISSUE_EVENTS[kind], locale_of(request)) from exc
     return JSONResponse(document_json(issued.document), 201)
@@ -324,7 +322,7 @@ async def change_status(request: Request) -> Response:
                 reason=f"{row.number}: {reason}",
                 via="documents",
             )
-        except (NotAllowed, ProjectRefused, EventHasItsRoute) as exc:
+        except REFUSALS as exc:
             raise transition_refused(exc, REVOKE_EVENT, locale_of(request)) from exc
     else:
         raise HttpError(409, "document_follows_project", params={"status": row.status})

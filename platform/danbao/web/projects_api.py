@@ -22,7 +22,7 @@ from danbao.guarantee import service
 from danbao.guarantee.access import visible_projects
 from danbao.guarantee.approval_check import ApprovalNotValid
 from danbao.guarantee.attributes import AttributesInvalid
-from danbao.guarantee.effects import EventHasItsRoute
+from danbao.guarantee.effects import EventHasItsRoute, ReleaseRefused
 from danbao.guarantee.states import State, state_name
 from danbao.guarantee.transitions import (
     EVENTS,
@@ -222,6 +222,21 @@ async def _visible(request: Request, enforcer: TenantEnforcer, user: User) -> An
     return rows
 
 
+async def project_from_path(
+    request: Request, *, for_update: bool = False
+) -> tuple[Bundle, TenantEnforcer, User, Project]:
+    """The project the path names among those the caller sees (else 404), optionally
+    locked: for the routes of its parts (counter-guarantees, loan, tasks)."""
+    bundle, enforcer, user = await _active(request)
+    rows = (await _visible(request, enforcer, user)).filter(
+        id=_uuid(request.path_params["project_id"])
+    )
+    project = await (rows.select_for_update() if for_update else rows).first()
+    if project is None:
+        raise HttpError(404, "not_found")
+    return bundle, enforcer, user, project
+
+
 @tenant_endpoint()
 async def project_show(request: Request) -> Response:
     """
@@ -270,6 +285,10 @@ async def _event_body(request: Request) -> dict[str, Any]:
     return {"version": version, "dry_run": dry_run, "reason": reason, "approval_id": approval}
 
 
+REFUSALS = (NotAllowed, service.ProjectRefused, ApprovalNotValid, EventHasItsRoute, ReleaseRefused)
+"""What applying an event may raise; ``transition_refused`` answers each."""
+
+
 def transition_refused(exc: Exception, code: str, locale: str) -> HttpError:
     """The answer to a refused transition (shared with the routes that fire an event
     together with its record: documents, the loan)."""
@@ -297,6 +316,9 @@ def transition_refused(exc: Exception, code: str, locale: str) -> HttpError:
     if isinstance(exc, EventHasItsRoute):
         params = {"event": code, "route": exc.route}
         return HttpError(409, "project_event_has_its_route", params=params)
+    if isinstance(exc, ReleaseRefused):
+        params = {"outstanding": str(exc.outstanding)}
+        return HttpError(409, "project_release_outstanding", params=params)
     return HttpError(409, "conflict", params={"detail": str(exc)})
 
 
@@ -355,7 +377,7 @@ async def project_event(request: Request) -> Response:
         )
     except UnknownEvent as exc:  # pragma: no cover - checked above
         raise HttpError(404, "not_found") from exc
-    except (NotAllowed, service.ProjectRefused, ApprovalNotValid, EventHasItsRoute) as exc:
+    except REFUSALS as exc:
         raise transition_refused(exc, code, locale) from exc
     if outcome is None:
         raise HttpError(404, "not_found")
