@@ -266,8 +266,7 @@ async def _persist(
 ) -> Answer:
     effects = result.effects
     await _apply_tasks(instance, plan, bundle, effects, clock)
-    calendar = WorkCalendar.from_tenant(bundle.tenant)
-    await timers.follow(instance, plan, calendar, effects, _now(clock))
+    await timers.follow(instance, plan, bundle.tenant, effects, _now(clock))
     written = await notices.write(
         instance,
         notices.notices_of(plan, result, str(actor), str(instance.submitter_id)),

@@ -21,7 +21,8 @@ the approval finished, terminated or jumped) has its pending rows cancelled.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from typing import Any
 
 from danbao.db.models import WorkflowInstance, WorkflowTimer
 from danbao.workdays import WorkCalendar, parse_duration
@@ -63,31 +64,40 @@ def schedule(calendar: WorkCalendar, sla: Sla, opened: dt.datetime) -> list[Due]
 async def follow(
     instance: WorkflowInstance,
     plan: Plan,
-    calendar: WorkCalendar,
+    tenant: Mapping[str, Any],
     effects: Effects,
     now: dt.datetime,
 ) -> None:
-    """Keep the table in step with one action's effects (inside its transaction)."""
-    for reason, keys in _closed_by_reason(effects.closed):
+    """Keep the table in step with one action's effects (inside its transaction). Nodes
+    without an ``sla`` cost nothing: no query is made for their tasks."""
+    timed = [(t, r) for t, r in effects.closed if t.kind in TIMED and plan.node(t.node).sla]
+    for reason, keys in _closed_by_reason(timed):
         await WorkflowTimer.filter(
             instance_id=instance.id, task_key__in=keys, status="pending"
         ).update(status="cancelled", done_at=now, outcome=f"task {reason}"[:200])
-    rows = [
-        WorkflowTimer(
-            tenant_id=instance.tenant_id,
-            instance_id=instance.id,
-            task_key=task.id,
-            node_id=task.node,
-            kind=kind,
-            step=step,
-            fire_at=fire_at,
-        )
+    opened = [
+        (task, sla)
         for task in effects.opened
         if task.kind in TIMED and (sla := plan.node(task.node).sla) is not None
-        for kind, step, fire_at in schedule(calendar, sla, now)
     ]
-    if rows:
-        await WorkflowTimer.bulk_create(rows)
+    if not opened:
+        return
+    calendar = WorkCalendar.from_tenant(tenant)
+    await WorkflowTimer.bulk_create(
+        [
+            WorkflowTimer(
+                tenant_id=instance.tenant_id,
+                instance_id=instance.id,
+                task_key=task.id,
+                node_id=task.node,
+                kind=kind,
+                step=step,
+                fire_at=fire_at,
+            )
+            for task, sla in opened
+            for kind, step, fire_at in schedule(calendar, sla, now)
+        ]
+    )
 
 
 def _closed_by_reason(closed: Iterable[tuple[Task, str]]) -> list[tuple[str, list[str]]]:
