@@ -206,7 +206,8 @@ def run_ours(
         task = min((t for t in result.state.tasks.values() if t.status == "open"),
                    key=lambda t: t.id)  # fmt: skip
         started = clock()
-        result = act(env, result.state, Action("approve", task.user, task.id, task.version))
+        action = Action("approve", task.user, task.id, task.version)
+        result = act(env, result.state, action, in_place=True)  # as the store does
         saved = save(result.state)
         per_action.append(clock() - started)
         if sizes is not None:

@@ -3,6 +3,7 @@ invariants under random sequences of actions (hypothesis)."""
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import json
 from typing import Any
@@ -11,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from danbao.workflow import Action, Refused, act
+from danbao.workflow import Action, Refused, State, act
 from tests.workflow_helpers import Run, chain, node, role
 
 
@@ -226,12 +227,21 @@ def test_invariants_hold_under_random_actions(steps: list[tuple[str, int, str]])
             position=("before", "after", "alongside")[pick % 3],
         )
         before, given = run.state.to_json(), run.state
+        row = copy.deepcopy(before)  # the instance row's JSON, as the store reads it
+        owned = State.from_json(row)
         try:
             run.result = act(run.env, run.state, action)
         except Refused:
             assert run.state.to_json() == before
+            with pytest.raises(Refused):
+                act(run.env, owned, action, in_place=True)
+            assert row == before  # the store shows the state as it was from the row
             continue
         # act works on a clone: the state it was given is untouched (nothing shared changed).
         assert given.to_json() == before and run.state is not given
+        # The store's way: in place on a state read from the row, the same outcome, the
+        # row's JSON untouched.
+        mine = act(run.env, owned, action, in_place=True)
+        assert mine.state.to_json() == run.result.state.to_json() and row == before
         run.history.append(run.result)
         check_invariants(run)

@@ -115,11 +115,14 @@ def start(env: Env, submitter: str, choices: Mapping[str, Sequence[str]] | None 
     return Result(engine.state, engine.effects)
 
 
-def act(env: Env, state: State, action: Action) -> Result:
-    """Apply ``action`` to a copy of ``state``."""
+def act(env: Env, state: State, action: Action, *, in_place: bool = False) -> Result:
+    """Apply ``action`` to a copy of ``state``; ``in_place``: to ``state`` itself, for a
+    caller that gives it away (the store, which reads it from the row for this one action:
+    the copy was a tenth of an approval's time). A refusal may then leave it half-changed:
+    read it again from its JSON."""
     if action.op not in OPERATIONS:
         raise Refused("not_allowed", f"unknown operation {action.op!r}")
-    engine = _Engine(env, state.clone())
+    engine = _Engine(env, state if in_place else state.clone())
     engine.dispatch(action)
     return Result(engine.state, engine.effects)
 
@@ -952,7 +955,11 @@ class _Engine:
             id=self.state.new_id("r"),
             node=raw["node"],
             token=token.id,
-            seats=[Seat(**s) for s in raw["seats"]],
+            # ``back`` is never changed in place: the seats get lists of their own.
+            seats=[
+                Seat(**{**s, "before": list(s["before"]), "after": list(s["after"])})
+                for s in raw["seats"]
+            ],
             veto=list(raw["veto"]),
             pool=[list(p) for p in raw.get("pool", ())],
         )

@@ -173,6 +173,8 @@ class State:
 
     @classmethod
     def from_json(cls, raw: dict[str, Any]) -> State:
+        """The state a saved JSON describes, sharing with ``raw`` only what is never changed
+        in place (see ``clone``): the store changes it in place and may read ``raw`` after."""
         raw = dict(raw)
         raw["tokens"] = {k: Token(**v) for k, v in raw["tokens"].items()}
         raw["runs"] = {
@@ -182,7 +184,7 @@ class State:
         raw["scopes"] = {k: Scope(**v) for k, v in raw["scopes"].items()}
         raw["tasks"] = {k: Task(**v) for k, v in raw["tasks"].items()}
         raw["trail"] = [Step(**s) for s in raw["trail"]]
-        return cls(**raw)
+        return cls(**raw).clone()
 
     def live_tasks(self) -> list[Task]:
         return list(self.tasks.values())

@@ -196,10 +196,10 @@ async def act_on(
         cooling = frozenset(await urged.values_list("task_key", flat=True))  # type: ignore[arg-type]
     env = Env(plan, await load_people(bundle, clock), data, sensitive, cooling)
     try:
-        result = act(env, state, action)
+        result = act(env, state, action, in_place=True)  # the row's JSON stays as read
     except Refused as exc:
         error = _STATUS_OF.get(exc.code, ActionInvalid)
-        current = _view(instance, state) if error is Conflict else None
+        current = _view(instance, State.from_json(instance.state)) if error is Conflict else None
         raise error(exc.message, current) from None
     instance.revision += 1
     instance.state = result.state.to_json()
