@@ -27,10 +27,13 @@ from danbao.definitions import load_bundle
 from danbao.provisioning import create_tenant, create_user
 from danbao.tenancy.context import tenant_scope
 from danbao.web import api, pages
+from danbao.web import portal as portal_routes
+from danbao.web.portal_endpoint import PORTAL_COOKIE, PORTAL_LOGIN_CSRF
 from danbao.web.tenant_endpoint import LOGIN_CSRF_COOKIE
 
 from .conftest import PASSWORD, TEMPLATE, ClientFactory, TenantFixture, sign_in
 from .documents_helpers import starter_with_documents
+from .portal_helpers import application_form, portal, portal_sign_in
 from .records_helpers import VALID
 
 PUBLIC = {
@@ -748,3 +751,169 @@ async def test_a_user_with_the_permission_is_served(
     body = response.content.decode("utf-8", "replace")
     leaked = [marker for marker in world.foreign if marker in body]
     assert not leaked, (method, path, leaked)
+
+
+# --- the customer portal (its own sessions: docs/portal.md) -----------------------------
+#
+# Portal routes are mounted apart from the staff pages: a staff session, anonymous callers
+# and another tenant's applicants are all sent to the portal's sign-in (pages) or get 401
+# (its API); an applicant is served on every route, and each route needs a sample here.
+
+PORTAL_ROUTES = [
+    ("/t/{slug}/portal" + route.path, method)
+    for route in portal_routes.ROUTES
+    if isinstance(route, Route)
+    for method in sorted(route.methods or set())
+    if method != "HEAD"
+]
+PORTAL_PUBLIC = {
+    ("/t/{slug}/portal/login", "GET"),
+    ("/t/{slug}/portal/login", "POST"),
+    ("/t/{slug}/portal/login/verify", "POST"),
+}
+
+
+@dataclass(frozen=True)
+class PortalSample:
+    ok: frozenset[int] = frozenset({200})
+    form: Callable[[str], dict[str, Any]] | None = None  # given the session's CSRF token
+    own_session: bool = False  # signs itself out: a session of its own
+
+
+PORTAL_SAMPLES: dict[tuple[str, str], PortalSample] = {
+    ("/t/{slug}/portal/login", "GET"): PortalSample(),
+    ("/t/{slug}/portal/login", "POST"): PortalSample(
+        form=lambda csrf: {"destination": "sweep-portal@example.com"}
+    ),
+    ("/t/{slug}/portal/login/verify", "POST"): PortalSample(
+        _ok(401), form=lambda csrf: {"challenge": str(uuid.uuid4()), "code": "000000"}
+    ),
+    ("/t/{slug}/portal/logout", "POST"): PortalSample(
+        _ok(303), form=lambda csrf: {"csrf_token": csrf}, own_session=True
+    ),
+    ("/t/{slug}/portal/", "GET"): PortalSample(),
+    ("/t/{slug}/portal/apply", "GET"): PortalSample(),
+    ("/t/{slug}/portal/apply", "POST"): PortalSample(
+        _ok(303), form=lambda csrf: application_form(csrf, action="save")
+    ),
+    ("/t/{slug}/portal/applications/{record_id}", "GET"): PortalSample(),
+    ("/t/{slug}/portal/applications/{record_id}", "POST"): PortalSample(
+        _ok(303), form=lambda csrf: application_form(csrf, action="save", purpose="扫描补充")
+    ),
+    ("/t/{slug}/portal/projects/{project_id}", "GET"): PortalSample(),
+    # No letter is issued in the world and its form has no attachment field: the made-up
+    # document and field are 404 (real ones: tests/test_portal.py).
+    ("/t/{slug}/portal/projects/{project_id}/documents/{document_id}/pdf", "GET"): (
+        PortalSample(_ok(404))
+    ),
+    ("/t/{slug}/portal/api/forms/{form_id}/attachments/{field}", "POST"): PortalSample(
+        _ok(404), form=lambda csrf: {}
+    ),
+    ("/t/{slug}/portal/api/attachments/{attachment_id}", "GET"): PortalSample(_ok(404)),
+}
+
+
+def test_every_portal_route_has_a_sample() -> None:
+    assert ("/t/{slug}/portal/", "GET") in PORTAL_ROUTES
+    assert sorted(PORTAL_ROUTES) == sorted(PORTAL_SAMPLES), "portal routes and samples differ"
+
+
+@dataclass(frozen=True)
+class Applicant:
+    token: str
+    csrf: str
+    record_id: str
+    project_id: str
+
+
+@pytest.fixture(scope="module")
+async def applicant(app: Starlette, world: World) -> Applicant:
+    """An applicant of the world (which enabled sandbox.messaging) with a draft and a
+    submitted application, hence a project."""
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        csrf = await portal_sign_in(client, world.slug, "13912340001")
+        draft = await client.post(
+            portal(world.slug, "apply"), data=application_form(csrf, action="save")
+        )
+        submitted = await client.post(
+            portal(world.slug, "apply"), data=application_form(csrf, action="submit")
+        )
+        assert draft.status_code == submitted.status_code == 303, submitted.text
+        token = client.cookies.get(PORTAL_COOKIE)
+    assert token
+    return Applicant(
+        token,
+        csrf,
+        draft.headers["location"].split("/")[-1].split("?")[0],
+        submitted.headers["location"].split("/")[-1].split("?")[0],
+    )
+
+
+def _portal_path(path: str, slug: str, applicant: Applicant | None) -> str:
+    values = {
+        "slug": slug,
+        "record_id": applicant.record_id if applicant else str(uuid.uuid4()),
+        "project_id": applicant.project_id if applicant else str(uuid.uuid4()),
+        "document_id": "00000000-0000-0000-0000-0000000000a3",
+        "attachment_id": "00000000-0000-0000-0000-0000000000a4",
+        "form_id": "application",
+        "field": "business_licence",
+    }
+    return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
+
+
+def _sent_to_portal_sign_in(response: httpx.Response, path: str, slug: str) -> None:
+    if "/portal/api/" in path:
+        assert response.status_code == 401, (path, response.status_code)
+    else:
+        assert response.status_code == 303, (path, response.status_code)
+        assert response.headers["location"].endswith(f"/t/{slug}/portal/login")
+
+
+@pytest.mark.parametrize(("path", "method"), [r for r in PORTAL_ROUTES if r not in PORTAL_PUBLIC])
+async def test_portal_refuses_anonymous_staff_and_other_tenants_applicants(
+    make_client: ClientFactory,
+    tenants: dict[str, TenantFixture],
+    applicant: Applicant,
+    path: str,
+    method: str,
+) -> None:
+    url = _portal_path(path, "alpha", None)
+    async with make_client() as client:
+        anonymous = await client.request(method, url)
+    _sent_to_portal_sign_in(anonymous, path, "alpha")
+    async with make_client() as client:  # alpha's administrator: a staff session
+        csrf = await sign_in(client, "alpha", tenants["alpha"].admin_email)
+        staff = await client.request(method, url, headers={"X-CSRF-Token": csrf})
+    _sent_to_portal_sign_in(staff, path, "alpha")
+    async with make_client() as client:  # the world's applicant, at alpha
+        client.cookies.set(PORTAL_COOKIE, applicant.token)
+        foreign = await client.request(method, url, headers={"X-CSRF-Token": applicant.csrf})
+    _sent_to_portal_sign_in(foreign, path, "alpha")
+    assert "admin@alpha.test" not in anonymous.text + staff.text + foreign.text
+
+
+@pytest.mark.parametrize(("path", "method"), PORTAL_ROUTES)
+async def test_an_applicant_is_served_on_every_portal_route(
+    app: Starlette, world: World, applicant: Applicant, path: str, method: str
+) -> None:
+    sample = PORTAL_SAMPLES[(path, method)]
+    transport = httpx.ASGITransport(app=app)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        if sample.own_session:
+            csrf = await portal_sign_in(client, world.slug, "13912340002")
+        else:
+            client.cookies.set(PORTAL_COOKIE, applicant.token)
+            csrf = applicant.csrf
+        kwargs: dict[str, Any] = {"headers": {"X-CSRF-Token": csrf}}
+        if sample.form is not None:
+            fields = sample.form(csrf)
+            if path.endswith(("/login", "/verify")):  # before a session: the form's own token
+                await client.get(portal(world.slug, "login"))
+                fields["csrf_token"] = client.cookies.get(PORTAL_LOGIN_CSRF) or ""
+            kwargs["data"] = fields
+        response = await client.request(method, _portal_path(path, world.slug, applicant), **kwargs)
+    assert response.status_code in sample.ok, (method, path, response.status_code, response.text)
+    body = response.content.decode("utf-8", "replace")
+    assert not [marker for marker in world.foreign if marker in body], (method, path)

@@ -33,6 +33,7 @@ LATER_WALLS = (
     importlib.import_module("danbao.db.migrations.0015_workflow_timers"),
     importlib.import_module("danbao.db.migrations.0021_service_tickets"),
     importlib.import_module("danbao.db.migrations.0017_project_in_force"),
+    importlib.import_module("danbao.db.migrations.0019_portal"),
 )
 
 

@@ -810,6 +810,60 @@ class AftercareTask(TenantModel):
         table = "aftercare_task"
         unique_together = (("tenant_id", "project_id", "rule_id", "due_on"),)
         indexes = (("tenant_id", "status", "due_on"),)
+class Applicant(TenantModel):
+    """A customer of the portal (docs/portal.md), apart from staff users.
+
+    Identified by a mobile number or an e-mail address, kept as a keyed hash
+    (``destination_hash``, to find the applicant at sign-in) and sealed
+    (``destination_sealed``, to send the next code); never in clear. ``user_id`` is the
+    applicant's own record-owner identity: an inactive ``app_user`` with no role, so the
+    records and uploads the applicant makes are theirs and no staff route accepts it.
+    """
+
+    user_id = fields.UUIDField()
+    channel = fields.CharField(max_length=8)  # mobile | email
+    destination_hash = fields.CharField(max_length=64)
+    destination_sealed = fields.TextField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    last_login_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "applicant"
+        unique_together = (("tenant_id", "destination_hash"),)
+
+
+class ApplicantCode(TenantModel):
+    """A one-time sign-in code sent to a destination: its hash, expiry, attempts, use."""
+
+    destination_hash = fields.CharField(max_length=64)
+    destination_sealed = fields.TextField()
+    channel = fields.CharField(max_length=8)
+    code_hash = fields.CharField(max_length=64)
+    attempts = fields.IntField(default=0)
+    expires_at = fields.DatetimeField()
+    used_at = fields.DatetimeField(null=True)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    ip = fields.CharField(max_length=45, null=True)
+
+    class Meta:
+        table = "applicant_code"
+        indexes = (("tenant_id", "destination_hash", "created_at"),)
+
+
+class ApplicantSession(TenantModel):
+    """A signed-in applicant's browser: the portal cookie holds a token, the row its hash."""
+
+    applicant_id = fields.UUIDField()
+    token_hash = fields.CharField(max_length=64)
+    csrf_token = fields.CharField(max_length=64)
+    created_at = fields.DatetimeField(auto_now_add=True)
+    expires_at = fields.DatetimeField()
+    ip = fields.CharField(max_length=45, null=True)
+    user_agent = fields.CharField(max_length=300, null=True)
+
+    class Meta:
+        table = "applicant_session"
+        unique_together = (("tenant_id", "token_hash"),)
 
 
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
@@ -844,5 +898,8 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     LoanInstallment,
     LoanRepayment,
     AftercareTask,
+    Applicant,
+    ApplicantCode,
+    ApplicantSession,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

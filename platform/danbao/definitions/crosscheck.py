@@ -20,6 +20,7 @@ from .formschema import field_types
 from .graph import find_cycles
 from .layout import Kind, path_for, template_path
 from .numbering import NumberingPattern
+from .portal import portal_errors
 from .project import project_errors
 from .scope_conditions import ConditionSyntaxError, NotInSubset, compile_condition
 from .subject import subject_errors
@@ -58,6 +59,7 @@ def crosscheck(catalog: Catalog) -> list[DefinitionError]:
         errors += _tenant(catalog.tenant)
         errors += project_errors(catalog.tenant, catalog.forms)
         errors += aftercare_errors(catalog.tenant)
+        errors += portal_errors(catalog.tenant, catalog.forms)
     if catalog.permissions is not None:
         errors += _permissions(catalog.permissions, catalog)
     for form_id, form in catalog.forms.items():

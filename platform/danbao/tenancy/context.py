@@ -15,7 +15,7 @@ from typing import Literal, NewType
 
 TenantId = NewType("TenantId", uuid.UUID)
 
-PrincipalKind = Literal["user", "system", "operator", "anonymous"]
+PrincipalKind = Literal["user", "applicant", "system", "operator", "anonymous"]
 
 
 class MissingTenantContext(RuntimeError):

@@ -19,7 +19,7 @@ from danbao.jobs import InlineQueue
 from danbao.logs import configure_logging
 from danbao.records import migration_job
 from danbao.services import Services
-from danbao.web import api, ops, pages
+from danbao.web import api, ops, pages, portal
 from danbao.web.health import healthz
 from danbao.web.middleware import RequestIdMiddleware, TenantHostMiddleware
 from danbao.web.templates import render
@@ -68,6 +68,8 @@ def create_app(settings: Settings | None = None) -> Starlette:
         # The operator console: its own sessions and transactions, never tenant_endpoint.
         Mount("/ops", routes=ops.ROUTES),
         Mount("/t/{slug}/api", routes=api.ROUTES),
+        # The customer portal: applicants' own sessions, never a staff one (docs/portal.md).
+        Mount("/t/{slug}/portal", routes=portal.ROUTES),
         Mount("/t/{slug}", routes=pages.ROUTES),
     ]
     middleware = [
