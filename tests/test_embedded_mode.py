@@ -310,3 +310,49 @@ def test_a_letter_is_issued_and_verified_on_sqlite(demo_server: str) -> None:
     page = httpx.get(f"{demo_server}/t/qsnd/verify/{letter['verify_token']}")
     assert page.status_code == 200 and "人民币叁拾万元整" in page.text
     assert "李青山" not in page.text and data["id_number"] not in page.text
+
+
+def test_the_portal_shows_the_sandbox_code_and_takes_an_application_on_sqlite(
+    demo_server: str,
+) -> None:
+    """The demo's step 15 in embedded mode: the sandbox channel's code is printed on the page
+    (embedded only), an applicant signs in, applies to 青山农担 and sees the project."""
+    form = {
+        "subject_type": "farmer",
+        "applicant_name": "王家坪",
+        "id_number": _resident_id(),
+        "mobile": "13912345678",
+        "township": "qingshan",
+        "village": "红星村",
+        "category": "crop",
+        "main_product": "茶叶",
+        "land_area_mu": "20",
+        "amount": "300000",
+        "term_months": "12",
+        "lending_bank": "qs_rcb",
+        "purpose": "购买茶苗和肥料",
+    }
+    with httpx.Client(base_url=demo_server, follow_redirects=False, timeout=60) as client:
+        page = client.get("/t/qsnd/portal/login")
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        sent = client.post(
+            "/t/qsnd/portal/login", data={"csrf_token": csrf, "destination": "13912345678"}
+        )
+        assert sent.status_code == 200, sent.text
+        code = sent.text.split('data-demo-code="')[1].split('"')[0]
+        challenge = sent.text.split('name="challenge" value="')[1].split('"')[0]
+        done = client.post(
+            "/t/qsnd/portal/login/verify",
+            data={"csrf_token": csrf, "challenge": challenge, "code": code},
+        )
+        assert done.status_code == 303, done.text
+        home = client.get("/t/qsnd/portal/")
+        session_csrf = home.text.split('name="csrf_token" value="')[1].split('"')[0]
+        applied = client.post(
+            "/t/qsnd/portal/apply", data={"csrf_token": session_csrf, "action": "submit", **form}
+        )
+        assert applied.status_code == 303, applied.text
+        project = client.get(applied.headers["location"])
+        blank = client.get("/t/qsnd/portal/apply")
+    assert project.status_code == 200 and "已提交，等待受理" in project.text
+    assert blank.status_code == 200 and 'name="loan_officer"' not in blank.text

@@ -129,7 +129,7 @@ async def home(request: Request) -> Response:
                 "created": progress.local_time(record.created_at)[:10],
                 "state": shown,
                 "state_label": translate(locale, f"portal.state.{shown}"),
-                "amount": str(project.amount) if project else None,
+                "amount": f"{project.amount:,.2f}" if project else None,
                 "steps": progress.steps(state, record),
                 "url": f"{portal_base(request)}/projects/{project.id}"
                 if project
@@ -388,6 +388,7 @@ async def project_page(request: Request) -> Response:
         "portal/project.html",
         {
             "project": project,
+            "amount": f"{project.amount:,.2f}",
             "record": record,
             "state": shown,
             "state_label": translate(locale, f"portal.state.{shown}"),
