@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import re
+import uuid
 from pathlib import Path
 from typing import Any
 
+import asyncpg
 import httpx
 
 from danbao.plugins.sandbox.messaging import SandboxMessaging
@@ -100,3 +102,12 @@ def portal_bundle(target: Path) -> Path:
     )
     form_path.write_text(json.dumps(form, ensure_ascii=False), encoding="utf-8")
     return target
+
+
+async def contracted(pg_owner: asyncpg.Connection, project_id: str) -> None:
+    """Skip the review, its approval chain and the contract (tested on their own) by moving
+    the project straight to 已签约, where issuing the letter is allowed."""
+    await pg_owner.execute(
+        "UPDATE project SET state = 'CONTRACTED', version = version + 1 WHERE id = $1",
+        uuid.UUID(project_id),
+    )

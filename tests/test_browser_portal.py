@@ -1,7 +1,7 @@
 """The customer portal in a real Chromium at a phone's size: an applicant signs in with the
-code the messaging channel was asked to send, applies with a scanned licence, saves, submits,
-follows the project as the guarantor moves it, downloads the letter; another applicant who
-guesses the project's address gets the ordinary 404."""
+code the messaging channel was asked to send, applies with a scanned licence, saves,
+submits, follows the project as the guarantor accepts it and issues the letter, downloads
+it; another applicant who guesses the project's address gets the ordinary 404."""
 
 from __future__ import annotations
 
@@ -10,11 +10,12 @@ import re
 import uuid
 from pathlib import Path
 
+import asyncpg
 from playwright.async_api import Browser, BrowserContext, Page, expect
 
 from .attachments_helpers import PDF
 from .conftest import PHONE, ClientFactory, sign_in
-from .portal_helpers import LICENCE, last_code
+from .portal_helpers import LICENCE, contracted, last_code
 from .projects_helpers import projects_url
 from .records_helpers import VALID
 from .test_portal import PortalTenant, mobile, pt  # noqa: F401 (the module's fixture)
@@ -48,6 +49,7 @@ async def test_an_applicant_applies_follows_and_downloads_on_a_phone(
     browser: Browser,
     make_client: ClientFactory,
     pt: PortalTenant,  # noqa: F811
+    pg_owner: asyncpg.Connection,
     tmp_path: Path,
 ) -> None:
     slug, number = pt.slug, mobile()
@@ -92,6 +94,7 @@ async def test_an_applicant_applies_follows_and_downloads_on_a_phone(
         )
         assert moved.status_code == 200, moved.text
         record_id = moved.json()["project"]["record_id"]
+        await contracted(pg_owner, project_id)  # reviewed, approved, contracted: elsewhere
         issued = await staff.post(
             f"/t/{slug}/api/forms/application/records/{record_id}/documents",
             json={"document": "letter"},
@@ -99,7 +102,8 @@ async def test_an_applicant_applies_follows_and_downloads_on_a_phone(
         )
         assert issued.status_code == 201, issued.text
     await page.reload()
-    await expect(page.locator("[data-state]")).to_have_text("已受理，等待调查")
+    await expect(page.locator("[data-state]")).to_have_text("保函已出具，等待银行放款")
+    await expect(page.locator("[data-step=letter]")).to_have_attribute("data-status", "done")
     await expect(page.locator(".portal-timeline")).to_contain_text("受理")
     letter = page.locator("a[data-document=letter]")
     await expect(letter).to_contain_text(issued.json()["number"])

@@ -33,6 +33,7 @@ from .conftest import PASSWORD, TEMPLATE, ClientFactory, TenantFixture, sign_in
 from .portal_helpers import (
     application_form,
     challenge_of,
+    contracted,
     enter_code,
     last_code,
     portal,
@@ -298,7 +299,7 @@ async def test_apply_upload_submit_follow_and_download(
     uploads = await audit_actions(pt.tenant, file_id)
     assert "attachment.uploaded" in uploads and "attachment.linked" in uploads
 
-    # The guarantor accepts, reviews and issues the letter; the applicant follows and downloads.
+    # The guarantor accepts and starts due diligence; the applicant sees where it stands.
     async with make_client() as staff:
         headers = {"X-CSRF-Token": await sign_in(staff, slug, pt.staff)}
         for event, version in (("accept", 1), ("start_due_diligence", 2)):
@@ -308,11 +309,6 @@ async def test_apply_upload_submit_follow_and_download(
                 headers=headers,
             )
             assert moved.status_code == 200, moved.text
-        issued = await staff.post(
-            records_url(slug, record_id, "documents"), json={"document": "letter"}, headers=headers
-        )
-        assert issued.status_code == 201, issued.text
-        letter = issued.json()
     await pg_owner.execute(  # past the one-code-a-minute limit
         "UPDATE applicant_code SET created_at = created_at - interval '2 minutes' "
         "WHERE tenant_id = $1",
@@ -323,7 +319,20 @@ async def test_apply_upload_submit_follow_and_download(
         await portal_sign_in(client, slug, number)
         shown = await client.get(portal(slug, "projects", project_id))
         assert "尽职调查中" in shown.text and "内部意见" not in shown.text
-        assert letter["number"] in shown.text
+        assert shown.text.count('data-moment="transition"') == 2
+        # Reviewed, approved and contracted (elsewhere); the letter is issued.
+        await contracted(pg_owner, project_id)
+        async with make_client() as staff:
+            headers = {"X-CSRF-Token": await sign_in(staff, slug, pt.staff)}
+            issued = await staff.post(
+                records_url(slug, record_id, "documents"),
+                json={"document": "letter"},
+                headers=headers,
+            )
+        assert issued.status_code == 201, issued.text
+        letter = issued.json()
+        shown = await client.get(portal(slug, "projects", project_id))
+        assert "保函已出具，等待银行放款" in shown.text and letter["number"] in shown.text
         pdf = await client.get(
             portal(slug, "projects", project_id, "documents", letter["id"], "pdf")
         )

@@ -810,6 +810,8 @@ class AftercareTask(TenantModel):
         table = "aftercare_task"
         unique_together = (("tenant_id", "project_id", "rule_id", "due_on"),)
         indexes = (("tenant_id", "status", "due_on"),)
+
+
 class Applicant(TenantModel):
     """A customer of the portal (docs/portal.md), apart from staff users.
 
