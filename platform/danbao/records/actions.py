@@ -255,8 +255,57 @@ async def save_draft(
     return await _store(record, form, bound, keys)
 
 
+async def amend_submitted(
+    record: Record,
+    form: FormDefinition,
+    patch: dict[str, Any],
+    *,
+    rules: FieldRules,
+    locale: str,
+    keys: TenantKeys,
+    user_id: uuid.UUID,
+    context: dict[str, Any],
+) -> Record:
+    """Merge ``patch`` into a submitted record at an approval step (the node's write
+    fields: ``rules`` makes only those writable); lock the row first.
+
+    Checked like a save and then like a submission (the whole form must stay valid), in
+    the caller's transaction, so an approval that is refused leaves the record as it was.
+    ``context`` (the approval, its node) goes into the ``record.updated`` audit event.
+    """
+    require_open(record)
+    if record.status != SUBMITTED:
+        raise NotADraft(str(record.id))
+    merged = dict(record.data)
+    computed = {name for name, key in form.logic.computed if key is None}
+    for key, value in _normalised(form, patch).items():
+        if key in computed:
+            continue
+        if value is None:
+            merged.pop(key, None)
+        else:
+            merged[key] = value
+    merged = keep_masked(record.data, merged, rules)
+    bound = await attachments.bind(
+        form, record.data, merged, user_id=user_id, record_id=record.id, locale=locale
+    )
+    _check_writes(form, record.data, bound.data, rules, locale)
+    values, state = _with_logic(form, bound.data, record.data)
+    bound = await _rebind(
+        form, record.data, bound, values, user_id=user_id, record_id=record.id, locale=locale
+    )
+    await _check_valid(
+        form, bound.data, complete=True, locale=locale, also=bound.errors, state=state
+    )
+    return await _store(record, form, bound, keys, context)
+
+
 async def _store(
-    record: Record, form: FormDefinition, bound: attachments.Binding, keys: TenantKeys
+    record: Record,
+    form: FormDefinition,
+    bound: attachments.Binding,
+    keys: TenantKeys,
+    context: dict[str, Any] | None = None,
 ) -> Record:
     """Write ``bound.data`` as the record's next revision with its audit event, and link or
     retire its files (nothing when nothing changed)."""
@@ -276,6 +325,7 @@ async def _store(
         {
             "revision": record.revision,
             "changes": audit_changes(changes, form.sensitive_fields, form.sensitive_rows),
+            **(context or {}),
         },
     )
     await bound.apply(record.id)

@@ -62,7 +62,8 @@ def simulate(
         )
         if task is None:
             break
-        op = "resolve" if task.kind == "delegate" else "approve"
+        # A pool's task (认领) is claimed first; the claimer then approves like anyone.
+        op = {"delegate": "resolve", "claim": "claim"}.get(task.kind, "approve")
         try:
             result = act(env, result.state, Action(op, task.user, task=task.id))
         except Refused:  # e.g. a comment is required: the simulator says "approve" anyway

@@ -15,8 +15,8 @@ import datetime as dt
 import hashlib
 import json
 import uuid
-from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from typing import Any
 
 from cachetools import LRUCache
@@ -33,6 +33,8 @@ from .plan import Plan, compile_plan, plan_hash
 from .state import State, Task
 
 _PLANS: LRUCache[str, Plan] = LRUCache(maxsize=512)
+Amend = Callable[[Task], Awaitable[Mapping[str, Any]]]
+"""Writes an action's record changes for the task it acts on; answers the new data."""
 URGE_INTERVAL = dt.timedelta(hours=1)
 """A task is urged at most once an hour (催办 must not become spam)."""
 
@@ -170,12 +172,20 @@ async def act_on(
     sensitive: frozenset[str] = frozenset(),
     idempotency_key: str,
     clock: Clock | None = None,
+    changes: Mapping[str, Any] | None = None,
+    amend: Amend | None = None,
 ) -> Answer:
-    """Apply one action; ``bundle`` is the definition version the instance is pinned to."""
+    """Apply one action; ``bundle`` is the definition version the instance is pinned to.
+
+    ``changes`` (record changes sent with the action) are part of the request a repeated
+    key must match; ``amend`` writes them once the engine has accepted the action (never
+    on a repeat) and answers the record data the action is then decided on."""
     actor = uuid.UUID(action.actor)
     request = {k: v for k, v in vars(action).items() if k != "actor"}
     request["users"] = list(action.users)
     request["instance"] = str(instance_id)
+    if changes is not None:
+        request["changes"] = changes
     repeat = await _repeat(actor, idempotency_key, request)
     if repeat is not None:
         return repeat
@@ -201,6 +211,14 @@ async def act_on(
         error = _STATUS_OF.get(exc.code, ActionInvalid)
         current = _view(instance, State.from_json(instance.state)) if error is Conflict else None
         raise error(exc.message, current) from None
+    if amend is not None and action.task in state.tasks:
+        # Accepted: write the record changes, then decide again on the data as written
+        # (a route after this node may read a field just changed).
+        env = replace(env, data=await amend(state.tasks[action.task]))
+        try:
+            result = act(env, state, action)
+        except Refused as exc:
+            raise ActionInvalid(exc.message) from None
     instance.revision += 1
     instance.state = result.state.to_json()
     instance.status = result.state.status
