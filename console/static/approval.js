@@ -36,7 +36,41 @@
     if (op === "transfer" || op === "delegate") body.to = (data.get("person") || "").trim();
     if (op === "add_signer" || op === "remove_signer") body.users = people(data.get("signers"));
     if (op === "add_signer") body.position = data.get("position") || "alongside";
+    var edit = task && op === "approve" && root.querySelector('form[data-record-edit="' + task + '"]');
+    if (edit) {
+      // The node's write fields, as the generated widgets post them; the server types
+      // and checks them like a record save and saves them with the approval.
+      body.form = [];
+      new FormData(edit).forEach(function (value, name) {
+        if (typeof value === "string") body.form.push([name, value]);
+      });
+    }
     return body;
+  }
+  function clearFieldErrors() {
+    root.querySelectorAll(".approval-edit .field-message[data-from-server]").forEach(function (p) { p.remove(); });
+    root.querySelectorAll(".approval-edit [aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+  }
+  function showFieldErrors(details) {
+    // 422 with {pointer, message} per field: say it next to the field and in the status.
+    var list = document.createElement("ul");
+    (details || []).forEach(function (d) {
+      var key = (d.pointer || "").split("/").filter(function (p) { return p; });
+      var holder = key.length ? root.querySelector('.approval-edit [data-key="' + key[0] + '"]') : null;
+      if (holder) {
+        var note = document.createElement("p");
+        note.className = "error field-message";
+        note.setAttribute("data-from-server", "");
+        note.textContent = d.message;
+        holder.appendChild(note);
+        var input = holder.querySelector("input, select, textarea");
+        if (input) input.setAttribute("aria-invalid", "true");
+      }
+      var item = document.createElement("li");
+      item.textContent = d.message;
+      list.appendChild(item);
+    });
+    return list;
   }
   function setBusy(on) {
     busy = on;
@@ -101,7 +135,9 @@
         setBusy(false);
         if (response.status === 409) { showCurrent(body.current); return; }
         var error = body.error || {};
-        say((error.message || msg("failed")) + (error.detail ? "：" + error.detail : ""), "error");
+        clearFieldErrors();
+        var fields = error.details && error.details.length ? showFieldErrors(error.details) : null;
+        say((error.message || msg("failed")) + (error.detail ? "：" + error.detail : ""), "error", fields);
       });
     }).catch(function () {
       setBusy(false);

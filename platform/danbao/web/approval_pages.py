@@ -22,38 +22,37 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from danbao.authz.enforcer import TenantEnforcer
-from danbao.authz.fields import FieldRule, FieldRules, least_permissive
+from danbao.authz.fields import FieldRule, FieldRules
 from danbao.authz.masking import apply_field_rules
 from danbao.db.models import Record, User, WorkflowAction, WorkflowTask
 from danbao.definitions import Bundle
 from danbao.i18n import translate
 from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.sensitive import open_data
+from danbao.web.approval_edits import edit_rules, participant_rules, write_fields
 from danbao.web.approvals_api import instance_from_path, participant_or_404, pinned_bundle
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.form_pages import build_sections
+from danbao.web.pickers import choices_for
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
 from danbao.workflow.listing import (
+    PER_PAGE,
     TABS,
     Filters,
     Item,
     Tab,
-    apply_filters,
     names_of,
-    pools_supported,
-    tab_items,
+    tab_counts,
+    tab_page,
 )
 from danbao.workflow.plan import Node, Plan
-from danbao.workflow.state import State, Task
+from danbao.workflow.state import Run, State, Task
 from danbao.workflow.store import plan_of
 from danbao.workflow.timeouts import SYSTEM
 
 CHINA = ZoneInfo("Asia/Shanghai")
-PER_PAGE = 20
-# Node field permissions of a chain (read / write / hidden) as the matrix's field rules.
-_NODE_RULE = {"hidden": FieldRule.HIDDEN, "read": FieldRule.READONLY, "write": FieldRule.WRITABLE}
+_TASK_TABS = ("mine", "claimable")
 _DECIDING = ("return", "transfer", "delegate", "add_signer", "remove_signer")
 _FACTS_SHOWN = frozenset(
     {
@@ -80,6 +79,11 @@ _FACTS_SHOWN = frozenset(
         "quorum_unreachable",
         "timeout",
         "reassign",
+        "offered",
+        "claim",
+        "unclaim",
+        "urge",
+        "proxied",
     }
 )
 
@@ -116,7 +120,7 @@ def _date(raw: str | None) -> dt.date | None:
 
 
 async def open_task_count(user: User) -> int:
-    """For the home page: how many tasks wait for the user (待办)."""
+    """For the home page: how many tasks wait for the user (待办 and 待认领)."""
     return await WorkflowTask.filter(user_id=user.id).count()
 
 
@@ -128,34 +132,31 @@ async def inbox_page(request: Request) -> Response:
     user: User = caller_of(request).user
     locale = locale_of(request)
     q = request.query_params
-    shown_tabs: list[Tab] = [t for t in TABS if t != "claimable" or pools_supported()]
-    tab: Tab = next((t for t in shown_tabs if t == q.get("tab")), "mine")
+    tab: Tab = next((t for t in TABS if t == q.get("tab")), "mine")
     filters = Filters(
         form=q.get("form", "")[:63],
         submitter=q.get("submitter", "")[:100],
         date_from=_date(q.get("from")),
         date_to=_date(q.get("to")),
-        overdue=q.get("overdue") == "on",
+        overdue=q.get("overdue") == "on" and tab in _TASK_TABS,
     )
     try:
-        page = max(1, int(q.get("page") or 1))
+        page = max(1, min(int(q.get("page") or 1), 100_000))
     except ValueError:
         page = 1
     now = dt.datetime.now(dt.UTC)
-    lists = {t: await tab_items(user.id, t) for t in shown_tabs}
-    counts = {t: len(items) for t, items in lists.items()}
-    matching = apply_filters(lists[tab], filters, now, CHINA)
-    pages = max(1, -(-len(matching) // PER_PAGE))
-    page = min(page, pages)
+    counts = await tab_counts(user.id)
+    items, total = await tab_page(user.id, tab, filters, now=now, zone=CHINA, page=page)
+    pages = max(1, -(-total // PER_PAGE))
+    if page > pages:  # past the end (the list shrank): show the last page
+        page = pages
+        items, total = await tab_page(user.id, tab, filters, now=now, zone=CHINA, page=page)
     active = await services_of(request).enforcer()
     bundle = active[1] if active else None
-    rows = [
-        _row(request, item, bundle, locale, now)
-        for item in matching[(page - 1) * PER_PAGE : page * PER_PAGE]
-    ]
-    forms = sorted(
-        {(i.form_id, _form_title(bundle, i.form_id, locale)) for t in lists.values() for i in t}
-    )
+    rows = [_row(request, item, bundle, locale, now) for item in items]
+    # The forms that have an approval chain: the form filter's choices.
+    chained = {chain.get("form") for chain in (bundle.workflows.values() if bundle else ())}
+    forms = sorted((f, _form_title(bundle, f, locale)) for f in chained if isinstance(f, str))
     query = {
         k: v
         for k, v in {
@@ -174,10 +175,11 @@ async def inbox_page(request: Request) -> Response:
         {
             "tenant": caller_of(request).tenant,
             "base": _base(request),
-            "tabs": [(t, counts[t]) for t in shown_tabs],
+            "tabs": [(t, counts[t]) for t in TABS],
             "tab": tab,
+            "task_tab": tab in _TASK_TABS,
             "rows": rows,
-            "total": len(matching),
+            "total": total,
             "filters": filters,
             "filter_from": q.get("from", "") if filters.date_from else "",
             "filter_to": q.get("to", "") if filters.date_to else "",
@@ -229,33 +231,13 @@ def _row(
 # ---------------------------------------------------------------- one approval
 
 
-def node_rules(base: FieldRules, node: Node | None) -> FieldRules:
-    """The caller's field rules narrowed by the node's field permissions: a field the
-    node hides is hidden, one it makes read-only is read-only; never more than the role
-    gives. A node's ``write`` keeps the role's rule."""
-    if node is None or not node.fields:
-        return base
-    rules = dict(base)
-    for key, permission in node.fields.items():
-        if permission in ("hidden", "read"):
-            rules[key] = least_permissive(base.rule(key), _NODE_RULE[permission])
-    return FieldRules(rules, base.default)
-
-
-def participant_rules(enforcer: TenantEnforcer, user: User, form: FormDefinition) -> FieldRules:
-    """A participant's rules on the record: their roles' rules where the roles may read
-    the form; otherwise (an approver by assignment only) read-only, sensitive fields masked."""
-    rules = enforcer.field_rules(user.roles, form.form_id)
-    if rules.default != FieldRule.HIDDEN or any(r != FieldRule.HIDDEN for r in rules.values()):
-        return rules
-    masked = {key: FieldRule.MASKED for key in form.sensitive_fields}
-    return FieldRules(masked, FieldRule.READONLY)
-
-
-def task_buttons(node: Node, task: Task) -> list[str]:
-    """The operations the caller's task offers at this node (what the engine accepts)."""
+def task_buttons(node: Node, task: Task, run: Run | None = None) -> list[str]:
+    """The operations the caller's task offers at this node (what the engine accepts):
+    a pool's task is claimed first (认领); the claimer may give it back while untouched."""
     if task.status != "open":
         return []
+    if task.kind == "claim":
+        return ["claim"]
     if task.kind == "delegate":
         return ["resolve"]
     ops = ["approve"]
@@ -265,6 +247,8 @@ def task_buttons(node: Node, task: Task) -> list[str]:
         ops.append("abstain")
     if task.kind == "decide":
         ops += [op for op in _DECIDING if node.allows(op)]
+        if run is not None and run.pool and len(run.seats) == 1 and run.untouched():
+            ops.append("unclaim")
     return ops
 
 
@@ -280,6 +264,8 @@ def submitter_buttons(state: State, me: str) -> list[str]:
         ops.append("withdraw")
     if state.status == "returned":
         ops.append("resubmit")
+    if state.status == "running" and any(t.status == "open" for t in state.tasks.values()):
+        ops.append("urge")  # 催办: every open task; the server keeps it to once an hour each
     if state.status in ("running", "returned"):
         ops.append("cancel")
     return ops
@@ -371,21 +357,31 @@ def describe(
 
 
 async def _record_view(
-    request: Request, bundle: Bundle, record: Record, user: User, node: Node | None
-) -> tuple[FormDefinition | None, list[dict[str, Any]], FieldRules]:
+    request: Request,
+    bundle: Bundle,
+    record: Record,
+    user: User,
+    node: Node | None,
+    kind: str | None,
+) -> tuple[FormDefinition | None, list[dict[str, Any]], FieldRules, bool]:
+    """The record's sections under the caller's rules at this step (``edit_rules``), and
+    whether any field is editable (the node's write fields, for a task that approves)."""
     active = await services_of(request).enforcer()
     if active is None:
         raise HttpError(404, "not_found")
     try:
         form = FormDefinition.from_bundle(bundle, record.form_id)
     except FormNotFound:
-        return None, [], FieldRules({}, FieldRule.HIDDEN)
-    rules = node_rules(participant_rules(active[2], user, form), node)
+        return None, [], FieldRules({}, FieldRule.HIDDEN), False
+    rules = edit_rules(participant_rules(active[2], user, form), node, kind)
+    editing = any(rules.rule(key) == FieldRule.WRITABLE for key in write_fields(node))
     data = await open_data(services_of(request).keys, record.form_id, record.data)
     values = apply_field_rules(data, rules)
-    # Read-only on this page: the approval acts on the record as submitted.
-    sections = build_sections(form, values, rules, {}, locale_of(request), read_only=True)
-    return form, sections, rules
+    choices = await choices_for(form) if editing else None
+    sections = build_sections(
+        form, values, rules, {}, locale_of(request), read_only=not editing, choices=choices
+    )
+    return form, sections, rules, editing
 
 
 @tenant_endpoint()
@@ -403,7 +399,11 @@ async def approval_page(request: Request) -> Response:
         raise HttpError(404, "not_found")
     mine = sorted((t for t in state.tasks.values() if t.user == me), key=lambda t: t.id)
     node = plan.node(mine[0].node) if mine else None
-    form, sections, rules = await _record_view(request, bundle, record, user, node)
+    # The first task's node decides the view; its write fields are editable when it approves.
+    kind = None
+    if mine and "approve" in task_buttons(plan.node(mine[0].node), mine[0]):
+        kind = mine[0].kind
+    form, sections, rules, editing = await _record_view(request, bundle, record, user, node, kind)
     log = await WorkflowAction.filter(instance_id=instance.id).order_by("revision", "at")
     people = {str(instance.submitter_id), *(str(a.actor_id) for a in log)}
     people |= {t.user for t in state.tasks.values()}
@@ -435,7 +435,7 @@ async def approval_page(request: Request) -> Response:
             "status": t.status,
             "why": t.why,
             "node": _node_name(plan, t.node, locale),
-            "buttons": task_buttons(plan.node(t.node), t),
+            "buttons": task_buttons(plan.node(t.node), t, state.runs.get(t.run)),
             "require_comment": sorted(plan.node(t.node).require_comment),
             "return_targets": [
                 (target, _node_name(plan, target, locale))
@@ -485,6 +485,8 @@ async def approval_page(request: Request) -> Response:
             "act_url": f"{_base(request)}/api/approvals/{instance.id}/actions",
             "idempotency_key": uuid.uuid4().hex,
             "can_reveal": False,
+            "editing": editing,
+            "edit_task": mine[0].id if editing else "",
         },
     )
 

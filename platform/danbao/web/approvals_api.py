@@ -22,6 +22,7 @@ from danbao.i18n import translate
 from danbao.records.actions import SUBMITTED
 from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.sensitive import open_data
+from danbao.web import approval_edits
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import read_json, require
 from danbao.web.notify import deliver_later
@@ -42,7 +43,9 @@ from danbao.workflow.store import (
     start_instance,
 )
 
-_ACTION_KEYS = {"op", "task", "version", "comment", "to", "users", "position", "node"}
+_ACTION_KEYS = {
+    "op", "task", "version", "comment", "to", "users", "position", "node", "data", "form"
+}  # fmt: skip
 _LIVE = ("running", "returned")
 _MAX_USERS = 20
 
@@ -294,13 +297,25 @@ async def approval_act(request: Request) -> Response:
               users: {type: array, items: {type: string}, description: add_signer and remove_signer}
               position: {enum: [before, after, alongside]}
               node: {type: string, description: "take_back: the node taken back; jump: the target"}
+              data:
+                type: object
+                description: >-
+                  approve: new values of the node's write fields (a merge patch; null
+                  clears), checked like a record save and saved with the approval
+              form:
+                type: array
+                items: {type: array, items: {type: string}, minItems: 2, maxItems: 2}
+                description: "approve: the write fields as [name, value] pairs a page's form posts"
     responses:
       200: {description: "{instance, facts}; a repeat of the same key answers the same"}
       403: {description: Someone else's task}
       404: {description: No such approval, or not one the caller takes part in}
       409: {description: "Already handled, finished, or a stale version: {error, current}"}
       422:
-        description: Not allowed here, comment required, bad target, or key used for another request
+        description: >-
+          Not allowed here, comment required, bad target, key used for another request, or
+          record changes that are invalid or touch a field not writable at this node
+          ({error: {details: [{pointer, message}]}})
       429: {description: "urge: every task named was urged within the hour"}
     """
     instance = await instance_from_path(request)
@@ -312,21 +327,55 @@ async def approval_act(request: Request) -> Response:
         user = await participant_or_404(request, instance)
     key = idempotency_key(request)
     action = _action(body, user.id, admin=admin)
+    changes = approval_edits.changes_of(body)
+    if changes is not None and action.op not in approval_edits.EDITING_OPS:
+        detail = f"{action.op} carries no record changes (data, form: approve only)"
+        raise HttpError(400, "bad_request", params={"detail": detail})
     try:
-        answer = await act_as(request, instance, action, key)
+        answer = await act_as(request, instance, action, key, changes=changes, user=user)
     except WorkflowError as error:
         return refusal(request, error)
     return JSONResponse(answer.body, background=deliver_later(request, answer))
 
 
-async def act_as(request: Request, instance: WorkflowInstance, action: Action, key: str) -> Answer:
+async def act_as(
+    request: Request,
+    instance: WorkflowInstance,
+    action: Action,
+    key: str,
+    *,
+    changes: dict[str, Any] | None = None,
+    user: User | None = None,
+) -> Answer:
     """Apply ``action`` with the chain version the instance is pinned to and the record's
-    data as it is now (raises :class:`WorkflowError` on a refusal)."""
+    data as it is now (raises :class:`WorkflowError` on a refusal); ``changes``: the
+    node's write fields sent with it, written in the same transaction
+    (``approval_edits``)."""
     bundle = await pinned_bundle(request, instance)
     record = await Record.get_in_tenant(instance.record_id)
     if record is None:
         raise HttpError(404, "not_found")
-    data = await open_data(services_of(request).keys, record.form_id, record.data)
+    keys = services_of(request).keys
+    data = await open_data(keys, record.form_id, record.data)
+    amend = None
+    if changes is not None and user is not None:
+        active = await services_of(request).enforcer()
+        try:
+            form = FormDefinition.from_bundle(bundle, record.form_id)
+        except FormNotFound as exc:
+            raise HttpError(404, "not_found") from exc
+        if active is None:
+            raise HttpError(404, "not_found")
+        amend = approval_edits.amender(
+            instance=instance,
+            user=user,
+            form=form,
+            enforcer=active[2],
+            nodes=plan_of(bundle.workflows[instance.workflow_id]).node,
+            changes=changes,
+            keys=keys,
+            locale=locale_of(request),
+        )
     return await act_on(
         instance.id,
         action,
@@ -334,6 +383,8 @@ async def act_as(request: Request, instance: WorkflowInstance, action: Action, k
         data=data,
         sensitive=_sensitive(bundle, record.form_id),
         idempotency_key=key,
+        changes=changes,
+        amend=amend,
     )
 
 

@@ -1,13 +1,14 @@
 """Read-only lists of approvals for one person: the inbox tabs of the staff pages.
 
 - *mine* (待办): their live tasks (one row per task, open or waiting for someone first);
-- *claimable* (待认领): group tasks they may claim — empty until the engine has pools;
+- *claimable* (待认领): the pool tasks (``kind`` claim) they may claim (认领);
 - *done* (已办): approvals they decided or acted on, newest first;
 - *copied* (抄送我的): approvals a copy node sent to them.
 
 Everything runs inside the caller's tenant transaction; rows are plain data for the page.
-The tabs read the task, action and instance tables only; the engine and store are not
-touched (their writes are the only way these rows change).
+Filters, order and paging are SQL, so a tab costs one page of rows however long the
+history. The tabs read the task, action, instance, record and user tables only; the
+engine and store are not touched (their writes are the only way these rows change).
 """
 
 from __future__ import annotations
@@ -18,12 +19,15 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from tortoise.expressions import Q, RawSQL, Subquery
 from tortoise.functions import Max
+from tortoise.queryset import QuerySet
 
 from danbao.db.models import Record, User, WorkflowAction, WorkflowInstance, WorkflowTask
 
 Tab = Literal["mine", "claimable", "done", "copied"]
 TABS: tuple[Tab, ...] = ("mine", "claimable", "done", "copied")
+CLAIM = "claim"
 
 # Actions that count as having handled an approval (已办); starting, commenting and the
 # submitter's own withdraw / cancel / resubmit do not.
@@ -39,12 +43,6 @@ HANDLED = (
     "remove_signer",
     "take_back",
 )
-
-
-def pools_supported() -> bool:
-    """The engine has claim (认领) now, but its claim tasks are listed under 待办 (kind
-    ``claim``) until this tab lists them on its own: hidden meanwhile."""
-    return False
 
 
 @dataclass
@@ -89,57 +87,143 @@ class Item:
         return self.due_at is not None and self.due_at < now
 
 
-async def tab_items(user_id: uuid.UUID, tab: Tab) -> list[Item]:
-    """Every row of one tab, newest first (mine: oldest first, the order to work in)."""
-    if tab == "mine":
-        tasks = await WorkflowTask.filter(user_id=user_id).order_by("created_at")
+PER_PAGE = 20
+
+
+async def tab_counts(user_id: uuid.UUID) -> dict[Tab, int]:
+    """How many rows each tab holds, unfiltered (the numbers on the tabs)."""
+    tasks = WorkflowTask.filter(user_id=user_id)
+    return {
+        "mine": await tasks.filter(kind__not=CLAIM).count(),
+        "claimable": await tasks.filter(kind=CLAIM).count(),
+        "done": await WorkflowInstance.filter(id__in=Subquery(_handled(user_id))).count(),
+        "copied": await WorkflowInstance.filter(id__in=Subquery(_copies(user_id))).count(),
+    }
+
+
+async def tab_page(
+    user_id: uuid.UUID,
+    tab: Tab,
+    filters: Filters,
+    *,
+    now: dt.datetime,
+    zone: dt.tzinfo,
+    page: int = 1,
+    per_page: int = PER_PAGE,
+) -> tuple[list[Item], int]:
+    """One page of a tab with the filters applied, and how many rows match: filtered,
+    ordered and paged by the database (mine and claimable oldest first, the order to work
+    in; done and copied newest first)."""
+    offset = (max(1, page) - 1) * per_page
+    within = _instances(filters, zone)
+    if tab in ("mine", "claimable"):
+        tasks = WorkflowTask.filter(user_id=user_id)
+        tasks = tasks.filter(kind=CLAIM) if tab == "claimable" else tasks.filter(kind__not=CLAIM)
+        if within is not None:
+            tasks = tasks.filter(instance_id__in=Subquery(within))
+        if filters.overdue:
+            tasks = tasks.filter(due_at__lt=now)
+        total = await tasks.count()
+        held = await tasks.order_by("created_at", "id").offset(offset).limit(per_page)
         # One row per task: a person can hold two tasks in one approval (two parallel arms).
-        rows = [
-            (
-                t.instance_id,
-                {
-                    "at": t.created_at,
-                    "node": t.node_id,
-                    "task": t.task_key,
-                    "task_status": t.status,
-                    "kind": t.kind,
-                    "version": t.version,
-                    "due_at": t.due_at,
-                    "why": t.why,
-                },
-            )
-            for t in tasks
-        ]
-        return await _items(rows)
-    if tab == "claimable":
-        return []
-    if tab == "done":
-        handled = (
-            await WorkflowAction.filter(actor_id=user_id, op__in=HANDLED)
-            .annotate(last=Max("at"))
-            .group_by("instance_id")
-            .values("instance_id", "last")
+        return await _items([(t.instance_id, _task_extra(t)) for t in held]), total
+    if filters.overdue:
+        return [], 0  # overdue is a property of one's own open tasks only
+    actions = WorkflowAction.filter(actor_id=user_id, op__in=HANDLED)
+    if tab == "copied":
+        actions = _copy_actions(user_id)
+    if within is not None:
+        actions = actions.filter(instance_id__in=Subquery(within))
+    total = await WorkflowInstance.filter(id__in=Subquery(actions.values("instance_id"))).count()
+    latest = (
+        await actions.annotate(last=Max("at"))
+        .group_by("instance_id")
+        .order_by("-last", "instance_id")
+        .offset(offset)
+        .limit(per_page)
+        .values("instance_id", "last")
+    )
+    rows = [(r["instance_id"], {"at": r["last"]}) for r in latest]
+    if tab == "copied":
+        nodes = await _copy_nodes(str(user_id), [i for i, _ in rows])
+        rows = [(i, {**extra, "node": nodes.get(i)}) for i, extra in rows]
+    return await _items(rows), total
+
+
+def _task_extra(t: WorkflowTask) -> dict[str, Any]:
+    return {
+        "at": t.created_at,
+        "node": t.node_id,
+        "task": t.task_key,
+        "task_status": t.status,
+        "kind": t.kind,
+        "version": t.version,
+        "due_at": t.due_at,
+        "why": t.why,
+    }
+
+
+def _instances(filters: Filters, zone: dt.tzinfo) -> Any:
+    """The ids of the approvals that pass the filters on the approval itself (form,
+    submitter, start date in ``zone``), as a subquery; None when none is set."""
+    query = WorkflowInstance.all()
+    used = False
+    if filters.form:
+        query = query.filter(
+            record_id__in=Subquery(Record.filter(form_id=filters.form).values("id"))
         )
-        rows = [(r["instance_id"], {"at": r["last"]}) for r in handled]
-        return sorted(await _items(rows), key=lambda i: i.at, reverse=True)
-    copies = await _copied(str(user_id))
-    return sorted(await _items(copies), key=lambda i: i.at, reverse=True)
+        used = True
+    needle = filters.submitter.strip()
+    if needle:
+        people = User.filter(Q(name__icontains=needle) | Q(email__icontains=needle))
+        query = query.filter(submitter_id__in=Subquery(people.values("id")))
+        used = True
+    if filters.date_from:
+        query = query.filter(created_at__gte=_start_of(filters.date_from, zone))
+        used = True
+    if filters.date_to:
+        query = query.filter(created_at__lt=_start_of(filters.date_to + dt.timedelta(days=1), zone))
+        used = True
+    return query.values("id") if used else None
 
 
-async def _copied(user: str) -> list[tuple[uuid.UUID, dict[str, Any]]]:
-    """(instance, {at, node}) of each copy to ``user``, the latest per approval."""
-    actions = WorkflowAction.all()
+def _start_of(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=zone)
+
+
+def _handled(user_id: uuid.UUID) -> Any:
+    return WorkflowAction.filter(actor_id=user_id, op__in=HANDLED).values("instance_id")
+
+
+def _copies(user_id: uuid.UUID) -> Any:
+    return _copy_actions(user_id).values("instance_id")
+
+
+def _copy_actions(user_id: uuid.UUID) -> QuerySet[WorkflowAction]:
+    """The actions whose facts copy (抄送) an approval to the user, found by the database:
+    jsonb containment on PostgreSQL, json1 on SQLite."""
+    user = str(uuid.UUID(str(user_id)))  # a canonical UUID: safe to write into the SQL
     if WorkflowAction._meta.db.capabilities.dialect == "postgres":
-        # jsonb containment on the facts list: served by the database, not by a scan here.
-        actions = actions.filter(facts__contains=[{"fact": "copied", "user": user}])
-    else:
-        actions = actions.filter(op__not="comment")
-    found: dict[uuid.UUID, dict[str, Any]] = {}
-    for row in await actions.order_by("at").values("instance_id", "at", "facts"):
+        return WorkflowAction.filter(facts__contains=[{"fact": "copied", "user": user}])
+    sql = (
+        "EXISTS (SELECT 1 FROM json_each(workflow_action.facts) AS f "  # noqa: S608
+        "WHERE json_extract(f.value, '$.fact') = 'copied' "
+        f"AND json_extract(f.value, '$.user') = '{user}')"
+    )
+    return WorkflowAction.annotate(copied_to=RawSQL(sql)).filter(copied_to=1)
+
+
+async def _copy_nodes(user: str, instances: list[uuid.UUID]) -> dict[uuid.UUID, str | None]:
+    """The copy node of each approval listed (the latest copy to the user), for one page."""
+    if not instances:
+        return {}
+    found: dict[uuid.UUID, str | None] = {}
+    actions = _copy_actions(uuid.UUID(user)).filter(instance_id__in=instances)
+    for row in await actions.order_by("at").values("instance_id", "facts"):
         for fact in row["facts"] or []:
             if fact.get("fact") == "copied" and fact.get("user") == user:
-                found[row["instance_id"]] = {"at": row["at"], "node": fact.get("node")}
-    return list(found.items())
+                found[row["instance_id"]] = fact.get("node")
+    return found
 
 
 async def _items(rows: list[tuple[uuid.UUID, dict[str, Any]]]) -> list[Item]:
@@ -199,29 +283,3 @@ def _is_uuid(value: Any) -> bool:
     except ValueError:
         return False
     return True
-
-
-def apply_filters(
-    items: list[Item], filters: Filters, now: dt.datetime, zone: dt.tzinfo
-) -> list[Item]:
-    """The rows that match every filter given (dates are the start date in ``zone``)."""
-    needle = filters.submitter.strip().lower()
-    kept = []
-    for item in items:
-        if filters.form and item.form_id != filters.form:
-            continue
-        if (
-            needle
-            and needle not in item.submitter.lower()
-            and needle not in (item.submitter_email.lower())
-        ):
-            continue
-        day = item.started.astimezone(zone).date()
-        if filters.date_from and day < filters.date_from:
-            continue
-        if filters.date_to and day > filters.date_to:
-            continue
-        if filters.overdue and not item.overdue(now):
-            continue
-        kept.append(item)
-    return kept
