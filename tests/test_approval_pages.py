@@ -18,7 +18,7 @@ from starlette.applications import Starlette
 from danbao.authz.fields import FieldRule, FieldRules
 from danbao.config import REPO_ROOT
 from danbao.provisioning import create_tenant
-from danbao.web.approval_pages import node_rules
+from danbao.web.approval_edits import edit_rules
 from danbao.workflow.plan import compile_plan
 
 from .conftest import PASSWORD, ClientFactory, TenantFixture, sign_in
@@ -32,6 +32,7 @@ STAFF = {
     "am2": (["account_manager"], "chengdu_biz"),
     "risk": (["risk_officer"], "risk"),
     "legal": (["legal"], "legal"),
+    "legal2": (["legal"], "legal"),
     **{f"c{n}": (["committee_member"], "hq") for n in range(1, 6)},
     "gm": (["general_manager"], "hq"),
     "fin": (["finance"], "finance"),
@@ -105,11 +106,20 @@ async def start_approval(make_client: ClientFactory, gx: Gx, amount: int) -> str
 async def act(
     make_client: ClientFactory, gx: Gx, name: str, instance: str, op: str = "approve", **body: Any
 ) -> dict[str, Any]:
-    """``name`` acts on their open task in ``instance`` through the API."""
+    """``name`` acts on their open task in ``instance`` through the API (claiming it
+    first when it is offered to a group, as the legal review is)."""
     url = f"/t/{gx.slug}/api/approvals/{instance}"
     async with as_user(make_client, gx, name) as (client, headers):
         shown = (await client.get(url)).json()["instance"]
         task = next(t for t in shown["tasks"] if t["user"] == gx.id[name])
+        if task["kind"] == "claim" and op != "claim":
+            claimed = await client.post(
+                f"{url}/actions",
+                json={"op": "claim", "task": task["task"], "version": task["version"]},
+                headers={**headers, "Idempotency-Key": uuid.uuid4().hex},
+            )
+            assert claimed.status_code == 200, claimed.text
+            task = next(t for t in claimed.json()["instance"]["tasks"] if t["task"] == task["task"])
         done = await client.post(
             f"{url}/actions",
             json={"op": op, "task": task["task"], "version": task["version"], **body},
@@ -142,8 +152,7 @@ async def test_inbox_tabs_counts_and_filters(make_client: ClientFactory, gx: Gx)
     html = shown.text
     assert link in html and "风险管理部审查" in html
     assert tab_count(html, "mine") >= 1
-    assert 'data-tab="claimable"' not in html  # claim tasks are under 待办 until it lists them
-    for tab in ("done", "copied"):
+    for tab in ("claimable", "done", "copied"):
         assert f'data-tab="{tab}"' in html
 
     async def listed(name: str, **params: Any) -> bool:
@@ -205,7 +214,8 @@ async def test_the_approval_page_shows_the_node_and_its_buttons(
     on_record = await page(make_client, gx, "am", record_url.group(1).split(gx.slug, 1)[1])
     assert f'href="/t/{gx.slug}{path}"' in on_record.text  # the record links to its approval
     submitter = (await page(make_client, gx, "am", path)).text
-    assert buttons(submitter) == {"cancel", "comment"}  # approvers have acted: no withdraw
+    # Approvers have acted: no withdraw; the committee's tasks are open: 催办.
+    assert buttons(submitter) == {"cancel", "comment", "urge"}
     assert "data-task=" not in submitter
 
 
@@ -285,7 +295,7 @@ async def test_the_simulator_page(make_client: ClientFactory, gx: Gx) -> None:
     assert f"/t/{gx.slug}/admin/simulator" in home.text
 
 
-def test_node_rules_never_widen_the_role() -> None:
+def test_edit_rules_open_the_node_write_fields_only() -> None:
     plan = compile_plan(
         {
             "id": "wf",
@@ -297,17 +307,36 @@ def test_node_rules_never_widen_the_role() -> None:
                     "id": "n",
                     "type": "approve",
                     "assignee": {"role": "r"},
-                    "fields": {"a": "hidden", "b": "read", "c": "write", "d": "write"},
+                    "fields": {
+                        "a": "hidden",
+                        "b": "read",
+                        "c": "write",
+                        "d": "write",
+                        "e": "write",
+                    },
                     "next": "end",
                 },
                 {"id": "end", "type": "end"},
             ],
         }
     )
-    base = FieldRules({"d": FieldRule.READONLY, "e": FieldRule.MASKED}, FieldRule.WRITABLE)
-    rules = node_rules(base, plan.node("n"))
+    node = plan.node("n")
+    base = FieldRules(
+        {"d": FieldRule.READONLY, "e": FieldRule.MASKED, "g": FieldRule.HIDDEN}, FieldRule.WRITABLE
+    )
+    rules = edit_rules(base, node, "decide")
     assert rules.rule("a") == FieldRule.HIDDEN
     assert rules.rule("b") == FieldRule.READONLY
     assert rules.rule("c") == FieldRule.WRITABLE
-    assert rules.rule("d") == FieldRule.READONLY  # "write" at the node gives no more than the role
-    assert rules.rule("e") == FieldRule.MASKED
+    assert rules.rule("d") == FieldRule.WRITABLE  # the node lets the approver write what they see
+    assert rules.rule("e") == FieldRule.MASKED  # never what the role may not see
+    assert rules.rule("g") == FieldRule.HIDDEN
+    assert rules.rule("other") == FieldRule.READONLY  # the rest is read-only at a step
+    # No approving task (a claim, a delegate, a reader): nothing is writable.
+    for kind in ("claim", "delegate", None):
+        assert rules_writable(edit_rules(base, node, kind)) == set()
+    assert rules_writable(edit_rules(base, None, "decide")) == set()
+
+
+def rules_writable(rules: FieldRules) -> set[str]:
+    return {k for k in "abcdefg" if rules.rule(k) == FieldRule.WRITABLE}
