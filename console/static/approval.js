@@ -96,6 +96,13 @@
     say(text, "error", reloadLink());
   }
 
+  root.addEventListener("input", function (event) {
+    // Editing a field the server refused clears its message; the next 同意 checks again.
+    var holder = event.target.closest && event.target.closest(".approval-edit [data-key]");
+    if (!holder) return;
+    holder.querySelectorAll(".field-message[data-from-server]").forEach(function (p) { p.remove(); });
+    holder.querySelectorAll("[aria-invalid]").forEach(function (el) { el.removeAttribute("aria-invalid"); });
+  });
   root.addEventListener("submit", function (event) {
     var form = event.target.closest("form[data-act]");
     if (!form) return;
