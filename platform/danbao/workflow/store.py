@@ -205,18 +205,21 @@ async def act_on(
         urged = WorkflowTask.filter(instance_id=instance.id, urged_at__gt=since)
         cooling = frozenset(await urged.values_list("task_key", flat=True))  # type: ignore[arg-type]
     env = Env(plan, await load_people(bundle, clock), data, sensitive, cooling)
+    # The task as it was before acting in place, for the record changes (``amend``).
+    seen = state.tasks.get(action.task or "") if amend is not None else None
+    task = replace(seen) if seen is not None else None
     try:
         result = act(env, state, action, in_place=True)  # the row's JSON stays as read
     except Refused as exc:
         error = _STATUS_OF.get(exc.code, ActionInvalid)
         current = _view(instance, State.from_json(instance.state)) if error is Conflict else None
         raise error(exc.message, current) from None
-    if amend is not None and action.task in state.tasks:
-        # Accepted: write the record changes, then decide again on the data as written
-        # (a route after this node may read a field just changed).
-        env = replace(env, data=await amend(state.tasks[action.task]))
+    if amend is not None and task is not None:
+        # Accepted: write the record changes, then decide again, from the state as read,
+        # on the data as written (a route after this node may read a field just changed).
+        env = replace(env, data=await amend(task))
         try:
-            result = act(env, state, action)
+            result = act(env, State.from_json(instance.state), action, in_place=True)
         except Refused as exc:
             raise ActionInvalid(exc.message) from None
     instance.revision += 1
