@@ -356,3 +356,31 @@ def test_the_portal_shows_the_sandbox_code_and_takes_an_application_on_sqlite(
         blank = client.get("/t/qsnd/portal/apply")
     assert project.status_code == 200 and "已提交，等待受理" in project.text
     assert blank.status_code == 200 and 'name="loan_officer"' not in blank.text
+
+
+def test_the_demo_opens_on_a_guarantee_in_force(demo_server: str) -> None:
+    """demo.json's gxdb project, played at load: 在保 with its schedule, the instalments
+    already due repaid, counter-guarantees covering it, tasks, and a letter that verifies."""
+    with httpx.Client(base_url=demo_server) as client:
+        signed_in = client.post(
+            "/t/gxdb/api/session",
+            json={"email": "account_manager@gxdb.demo", "password": "Danbao-demo-2026"},
+        )
+        assert signed_in.status_code == 200
+        listed = client.get("/t/gxdb/api/projects", params={"state": "ACTIVE"}).json()
+        assert listed["total"] == 1
+        pid = listed["items"][0]["id"]
+        loan = client.get(f"/t/gxdb/api/projects/{pid}/loan").json()["loan"]
+        cover = client.get(f"/t/gxdb/api/projects/{pid}/counter-guarantees").json()
+        tasks = client.get(f"/t/gxdb/api/projects/{pid}/tasks").json()["items"]
+        record = listed["items"][0]["record_id"]
+        documents = client.get(f"/t/gxdb/api/forms/application/records/{record}/documents")
+    assert loan["method"] == "equal_principal" and len(loan["schedule"]) == 12
+    paid = [line for line in loan["schedule"] if line["settled_on"]]
+    assert len(paid) == 4 and loan["outstanding"] == "1600000.00"
+    assert loan["overdue_days"] == 0 and loan["guarantor_liability"] == "1280000.00"
+    assert cover["coverage"]["effective_value"] == "1800000.00"  # 2,000,000×0.7 + 800,000×0.5
+    assert any(t["status"] == "done" for t in tasks)
+    letter = next(d for d in documents.json()["items"] if d["kind"] == "letter")
+    page = httpx.get(f"{demo_server}/t/gxdb/verify/{letter['verify_token']}")
+    assert 'data-status="valid"' in page.text

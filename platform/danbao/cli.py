@@ -222,12 +222,16 @@ async def cmd_demo_load(args: argparse.Namespace, settings: Settings) -> int:
     from danbao.crypto.tenant_keys import TenantKeys
     from danbao.db.setup import run_migrations
     from danbao.demo import load_demo
+    from danbao.storage import open_store
 
     await run_migrations(settings)
     keys = TenantKeys(load_master_key(settings))
+    host = "127.0.0.1" if settings.host in ("0.0.0.0", "::") else settings.host
+    site = f"http://{host}:{getattr(args, 'port', None) or settings.port}"
 
     async def work() -> int:
-        for line in await load_demo(settings.tenants_dir, keys=keys):
+        store = open_store(settings)
+        for line in await load_demo(settings.tenants_dir, keys=keys, store=store, site=site):
             print(f"demo {line}")
         return 0
 

@@ -11,6 +11,8 @@ from tortoise.transactions import in_transaction
 from danbao.auth.operators import create_operator
 from danbao.crypto.tenant_keys import TenantKeys
 from danbao.db.models import Operator, PluginSetting, Tenant, User
+from danbao.definitions import load_bundle
+from danbao.demo_projects import seed_projects
 from danbao.plugins import catalog
 from danbao.plugins.local_pades import seal_settings
 from danbao.plugins.pades import new_seal
@@ -22,6 +24,7 @@ from danbao.provisioning import (
     create_user,
     operator_context,
 )
+from danbao.storage import ObjectStore
 from danbao.tenancy.context import tenant_scope
 
 
@@ -45,11 +48,18 @@ async def load_demo_operators(tenants_dir: Path) -> list[str]:
 
 
 async def load_demo(
-    tenants_dir: Path, *, operator: str = "demo", keys: TenantKeys | None = None
+    tenants_dir: Path,
+    *,
+    operator: str = "demo",
+    keys: TenantKeys | None = None,
+    store: ObjectStore | None = None,
+    site: str = "http://127.0.0.1:8000",
 ) -> list[str]:
     """Bring the demo operators, guarantors and users up to ``tenants/demo.json``: create
     what is missing and publish changed demo definitions as a new version, so a pulled
-    change shows up at the next ``make demo``. Returns one line per guarantor."""
+    change shows up at the next ``make demo``. With ``keys`` and ``store``, a guarantor
+    without projects gets its demo ``projects`` played (``demo_projects``; letters point
+    their QR codes at ``site``). Returns one line per guarantor."""
     await load_demo_operators(tenants_dir)
     report: list[str] = []
     for entry in read_demo_file(tenants_dir):
@@ -74,10 +84,22 @@ async def load_demo(
                 enabled = (
                     await _enable_plugins(keys, tenant, entry.get("plugins", {})) if keys else 0
                 )
+        seeded: list[str] = []
+        if keys is not None and store is not None and entry.get("projects"):
+            seeded = await seed_projects(
+                tenant,
+                load_bundle(bundle_dir),
+                version,
+                entry["projects"],
+                keys=keys,
+                store=store,
+                verify_base=f"{site.rstrip('/')}/t/{slug}/verify/",
+            )
         report.append(
             f"{slug}: {outcome}"
             + (f", {added} users added" if added else "")
             + (f", {enabled} plug-ins enabled" if enabled else "")
+            + (f", projects {', '.join(seeded)} played" if seeded else "")
         )
     return report
 
