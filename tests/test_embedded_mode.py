@@ -332,6 +332,7 @@ def test_the_portal_shows_the_sandbox_code_and_takes_an_application_on_sqlite(
         "lending_bank": "qs_rcb",
         "purpose": "购买茶苗和肥料",
     }
+    assert 'href="/t/qsnd/portal/"' in httpx.get(f"{demo_server}/").text  # the front page
     with httpx.Client(base_url=demo_server, follow_redirects=False, timeout=60) as client:
         page = client.get("/t/qsnd/portal/login")
         csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]

@@ -447,3 +447,33 @@ def test_the_portal_section_is_checked_at_publish() -> None:
     with pytest.raises(BundleInvalid) as refused:  # the meta-schema: hidden or readonly only
         validate_bundle_dict(files)
     assert refused.value.errors[0].pointer == "/portal/fields/amount"
+
+
+async def test_owner_identities_stay_out_of_staff_lists_and_pickers(
+    make_client: ClientFactory, pt: PortalTenant
+) -> None:
+    async with make_client() as client:
+        await portal_sign_in(client, pt.slug, mobile())
+        refused = await request_code(client, pt.slug, "someone@portal.invalid")
+        assert refused.status_code == 422
+    manager, _ = await new_user(pt.tenant, ["account_manager"])
+    async with make_client() as admin:
+        headers = {"X-CSRF-Token": await sign_in(admin, pt.slug, pt.tenant.admin_email)}
+        listed = (await admin.get(f"/t/{pt.slug}/api/users?per_page=200")).json()
+        assert listed["items"] and not any(
+            u["email"].endswith("@portal.invalid") for u in listed["items"]
+        )
+        assert listed["total"] == len(listed["items"])
+        page = await admin.get(f"/t/{pt.slug}/admin/users")
+        assert page.status_code == 200 and "portal.invalid" not in page.text
+        made = await admin.post(
+            f"/t/{pt.slug}/api/users",
+            json={"email": "x@portal.invalid", "name": "冒名", "password": PASSWORD, "roles": []},
+            headers=headers,
+        )
+        assert made.status_code == 422 and made.json()["error"]["details"][0]["pointer"] == "/email"
+    async with make_client() as staff:
+        await sign_in(staff, pt.slug, manager)
+        form = await staff.get(f"/t/{pt.slug}/forms/application/new")
+        assert form.status_code == 200 and 'name="account_manager"' in form.text
+        assert "门户客户" not in form.text

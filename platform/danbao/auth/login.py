@@ -44,7 +44,8 @@ def normalise_email(email: str) -> str:
 def check_email(email: str) -> str:
     """The normalised address, or ValueError; deliberately loose (delivery proves the rest)."""
     email = normalise_email(email)
-    if len(email) > 254 or not _EMAIL_RE.match(email):
+    # ".invalid" never receives mail (RFC 2606); the portal's owner identities live there.
+    if len(email) > 254 or not _EMAIL_RE.match(email) or email.endswith(".invalid"):
         raise ValueError(f"not an e-mail address: {email!r}")
     return email
 

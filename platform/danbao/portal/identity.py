@@ -26,6 +26,7 @@ DESTINATION = FieldPath("portal", "destination")
 # Never a valid argon2 hash: verify_password answers False, so no password signs it in.
 NO_PASSWORD = "!portal-applicant"  # noqa: S105
 OWNER_DOMAIN = "portal.invalid"  # RFC 2606: an address that can never receive mail
+OWNER_SUFFIX = "@" + OWNER_DOMAIN  # staff lists and pickers leave these identities out
 
 
 class BadDestination(ValueError):

@@ -22,6 +22,7 @@ from danbao.db.models import User
 from danbao.definitions import Bundle, BundleInvalid, validate_bundle_dict
 from danbao.definitions.versions import publish
 from danbao.i18n import translate
+from danbao.portal.identity import OWNER_SUFFIX
 from danbao.records.scope_explain import ScopeVerdict, explain_record
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import check_allowed
@@ -183,7 +184,7 @@ async def _users_page(
             "base": _base(request),
             "csrf": _csrf(request),
             "bundle": bundle,
-            "users": await User.filter().order_by("email").limit(500),
+            "users": await User.exclude(email__endswith=OWNER_SUFFIX).order_by("email").limit(500),
             "notice": request.query_params.get("saved"),
             "errors": errors or {},
         },

@@ -8,6 +8,7 @@ tenant's user never appears as an option, exactly as the server never accepts on
 from __future__ import annotations
 
 from danbao.db.models import User
+from danbao.portal.identity import OWNER_SUFFIX
 from danbao.records.definition import FormDefinition
 from danbao.records.references import user_fields
 from danbao.web.widgets import Choices, UserChoice
@@ -20,7 +21,7 @@ async def choices_for(form: FormDefinition) -> Choices:
     if not user_fields(form):
         return Choices(form.lookups)
     rows = (
-        await User.all()
+        await User.exclude(email__endswith=OWNER_SUFFIX)  # applicants' owner identities
         .order_by("name", "id")
         .limit(MAX_USERS)
         .values_list("id", "name", "department", "is_active")

@@ -17,6 +17,7 @@ from danbao.auth.passwords import WeakPassword, check_strength
 from danbao.db.models import User
 from danbao.definitions import Bundle
 from danbao.i18n import translate
+from danbao.portal.identity import OWNER_SUFFIX
 from danbao.provisioning import create_user
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import read_json, require
@@ -87,12 +88,12 @@ async def users_index(request: Request) -> Response:
         per_page = min(MAX_PER_PAGE, max(1, int(request.query_params.get("per_page", "50"))))
     except ValueError as exc:
         raise HttpError(400, "bad_request", params={"detail": "page, per_page"}) from exc
-    query = User.filter().order_by("email")
+    query = User.exclude(email__endswith=OWNER_SUFFIX).order_by("email")  # staff only
     users = await query.offset((page - 1) * per_page).limit(per_page)
     return JSONResponse(
         {
             "items": [_user_json(u) for u in users],
-            "total": await User.filter().count(),
+            "total": await User.exclude(email__endswith=OWNER_SUFFIX).count(),
             "page": page,
             "per_page": per_page,
         }
