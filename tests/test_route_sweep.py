@@ -177,6 +177,8 @@ class World:
     """A submitted record with no project yet (the create sample makes one)."""
     tickets: dict[str, str]
     """Open tickets on the project, one per sample that moves one (version 1 each)."""
+    page_project_id: str
+    """A second project, in DRAFT, for the project page's event form."""
     files: dict[str, Any]
     """The bundle as last published (version 2: the template plus an optional field)."""
     form_text: str
@@ -541,6 +543,31 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/api/projects/{project_id}/warnings/check", "POST"): Sample(
         ("project:raise_warning", "update"), json=lambda w: {}
     ),
+    ("/t/{slug}/api/projects/{project_id}/timeline", "GET"): Sample(("project:*", "read")),
+    # The staff pages of projects and tickets (their posts answer with a redirect).
+    ("/t/{slug}/projects", "GET"): Sample(("project:*", "read")),
+    ("/t/{slug}/projects/{project_id}", "GET"): Sample(("project:*", "read")),
+    ("/t/{slug}/projects/{project_id}/events", "POST"): Sample(
+        ("project:accept", "update"), _ok(303), form=lambda w: {"event": "accept", "version": "1"}
+    ),
+    ("/t/{slug}/projects/{project_id}/tickets", "POST"): Sample(
+        ("ticket:*", "create"),
+        _ok(303),
+        form=lambda w: {"subject": "扫描", "category": "other", "priority": "low", "body": "问"},
+    ),
+    ("/t/{slug}/tickets", "GET"): Sample(("ticket:*", "read")),
+    ("/t/{slug}/tickets/{ticket_id}", "GET"): Sample(("ticket:*", "read")),
+    ("/t/{slug}/tickets/{ticket_id}/reply", "POST"): Sample(
+        ("ticket:*", "reply"), _ok(303), form=lambda w: {"body": "答"}
+    ),
+    ("/t/{slug}/tickets/{ticket_id}/act", "POST"): Sample(
+        ("ticket:*", "update"), _ok(303), form=lambda w: {"action": "start", "version": "1"}
+    ),
+    ("/t/{slug}/tickets/{ticket_id}/assign", "POST"): Sample(
+        ("ticket:*", "assign"),
+        _ok(303),
+        form=lambda w: {"assignee_id": w.holder_id, "version": "1"},
+    ),
 }
 
 
@@ -601,7 +628,7 @@ async def world(
     for_projects = []
     async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
         headers = {"X-CSRF-Token": await sign_in(client, slug, holder)}
-        for _ in range(2):
+        for _ in range(3):
             made = await client.post(
                 f"/t/{slug}/api/forms/application/records",
                 json={"data": {**VALID, "applicant_name": "扫描项目"}},
@@ -618,8 +645,12 @@ async def world(
             f"/t/{slug}/api/projects", json={"record_id": for_projects[0]}, headers=headers
         )
         assert project.status_code == 201, project.text
+        page_project = await client.post(
+            f"/t/{slug}/api/projects", json={"record_id": for_projects[2]}, headers=headers
+        )
+        assert page_project.status_code == 201, page_project.text
         tickets = {}
-        for use in ("show", "assign", "action"):
+        for use in ("show", "api_assign", "api_action", "page_assign", "page_action"):
             opened = await client.post(
                 f"/t/{slug}/api/projects/{project.json()['id']}/tickets",
                 json={"subject": "扫描工单", "category": "other", "body": use},
@@ -681,6 +712,7 @@ async def world(
         project_id=project.json()["id"],
         project_record_id=for_projects[1],
         tickets=tickets,
+        page_project_id=page_project.json()["id"],
         files=files,
         form_text=json.dumps(form, ensure_ascii=False),
         foreign=(beta.admin_email, beta.manager_email, str(beta.id), *ids[2]),
@@ -691,9 +723,10 @@ def _path(path: str, world: World) -> str:
     submitted = path.endswith(("/submit", "/approval"))
     record = world.submit_id if submitted else world.record_id
     page_run = path.startswith("/t/{slug}/admin/") and path.endswith("/run")
-    ticket_use = (
-        "assign" if path.endswith("/assign") else "action" if "/actions/" in path else "show"
-    )
+    ticket_use = "assign" if path.endswith("/assign") else "action" if "/act" in path else "show"
+    if ticket_use != "show":
+        ticket_use = ("api_" if "/api/" in path else "page_") + ticket_use
+    page_event = path == "/t/{slug}/projects/{project_id}/events"
     values = {
         "slug": world.slug,
         "form_id": "application",
@@ -706,7 +739,7 @@ def _path(path: str, world: World) -> str:
         "field": "business_licence",
         "attachment_id": "00000000-0000-0000-0000-0000000000a1",
         "instance_id": world.instance_id,
-        "project_id": world.project_id,
+        "project_id": world.page_project_id if page_event else world.project_id,
         "event": "accept",
         "doc_id": "letter",
         "document_id": "00000000-0000-0000-0000-0000000000a2",

@@ -210,6 +210,7 @@ class AuditEvent(TenantModel):
     class Meta:
         table = "audit_event"
         unique_together = (("tenant_id", "seq"),)
+        indexes = (("tenant_id", "object_id", "seq"),)
 
 
 class StoredFile(TenantModel):
@@ -354,7 +355,10 @@ class PluginResult(TenantModel):
 
     class Meta:
         table = "plugin_result"
-        indexes = (("tenant_id", "plugin_id", "operation", "request_hash", "created_at"),)
+        indexes = (
+            ("tenant_id", "plugin_id", "operation", "request_hash", "created_at"),
+            ("tenant_id", "record_id"),
+        )
 
 
 class RecordMigration(TenantModel):

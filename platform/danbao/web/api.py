@@ -43,6 +43,7 @@ from danbao.web import (
     records_export,
     signing_api,
     tickets_api,
+    timeline_api,
     users_api,
 )
 from danbao.web.errors import HttpError, error_response
@@ -479,5 +480,6 @@ ROUTES = [
     *tickets_api.ROUTES,
     *counter_api.ROUTES,
     *loan_api.ROUTES,
+    *timeline_api.ROUTES,
     Route("/openapi.json", openapi, methods=["GET"]),
 ]

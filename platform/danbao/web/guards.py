@@ -9,6 +9,7 @@ from starlette.requests import Request
 
 from danbao.authz.enforcer import TenantEnforcer
 from danbao.db.models import User
+from danbao.definitions import Bundle
 from danbao.web.errors import AuditNote, HttpError
 from danbao.web.tenant_endpoint import caller_of, services_of
 
@@ -43,3 +44,14 @@ async def require(request: Request, resource: str, action: str) -> User:
     active = await services_of(request).enforcer()
     check_allowed(active[2] if active else None, user, resource, action)
     return user
+
+
+async def require_active(
+    request: Request, resource: str, action: str
+) -> tuple[Bundle, TenantEnforcer, User]:
+    """Like ``require``, with the tenant's current definitions and compiled matrix."""
+    user: User = caller_of(request).user
+    active = await services_of(request).enforcer()
+    check_allowed(active[2] if active else None, user, resource, action)
+    assert active is not None  # check_allowed refused otherwise
+    return active[1], active[2], user

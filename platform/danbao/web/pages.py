@@ -11,6 +11,7 @@ from danbao.audit import record_event
 from danbao.auth.login import LoginRefused
 from danbao.auth.secrets import new_token
 from danbao.auth.sessions import end_session
+from danbao.db.models import User
 from danbao.i18n import translate
 from danbao.web import (
     admin_pages,
@@ -22,7 +23,9 @@ from danbao.web import (
     form_pages,
     migration_pages,
     plugin_pages,
+    project_pages,
     simulator_page,
+    ticket_pages,
     verify_pages,
 )
 from danbao.web.csrf import check_login_csrf
@@ -103,8 +106,22 @@ async def home(request: Request) -> Response:
             "admin_links": await admin_pages.admin_links(request, caller.user),
             "inbox_url": _base(request) + "/inbox",
             "inbox_count": await approval_pages.open_task_count(caller.user),
+            "work_links": await _work_links(request, caller.user),
         },
     )
+
+
+async def _work_links(request: Request, user: User) -> list[tuple[str, str]]:
+    """The business pages the caller may open: projects, service tickets."""
+    active = await services_of(request).enforcer()
+    if active is None:
+        return []
+    enforcer, base = active[2], _base(request)
+    links = [("projects.title", f"{base}/projects", "project:*")]
+    links.append(("tickets.title", f"{base}/tickets", "ticket:*"))
+    return [
+        (key, url) for key, url, resource in links if enforcer.allowed(user.roles, resource, "read")
+    ]
 
 
 @tenant_endpoint()
@@ -133,4 +150,6 @@ ROUTES = [
     *approval_pages.ROUTES,
     *simulator_page.ROUTES,
     *verify_pages.ROUTES,
+    *project_pages.ROUTES,
+    *ticket_pages.ROUTES,
 ]

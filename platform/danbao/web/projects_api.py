@@ -250,12 +250,19 @@ async def project_show(request: Request) -> Response:
       403: {description: Not allowed (needs project:* read)}
       404: {description: No such project in the caller's scope}
     """
-    _, enforcer, user = await _active(request)
+    _, enforcer, user, project = await project_in_scope(request)
+    return JSONResponse(project_json(project, locale_of(request), enforcer, user))
+
+
+async def project_in_scope(request: Request) -> tuple[Bundle, TenantEnforcer, User, Project]:
+    """The project of the path, if the caller may read projects and sees this one; else
+    403 (no right) or 404 (not in scope, another tenant's, or none)."""
+    bundle, enforcer, user = await _active(request)
     rows = await _visible(request, enforcer, user)
     project = await rows.filter(id=_uuid(request.path_params["project_id"])).first()
     if project is None:
         raise HttpError(404, "not_found")
-    return JSONResponse(project_json(project, locale_of(request), enforcer, user))
+    return bundle, enforcer, user, project
 
 
 async def _event_body(request: Request) -> dict[str, Any]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 from starlette.requests import Request
@@ -9,10 +10,24 @@ from starlette.responses import Response
 from starlette.templating import Jinja2Templates
 
 from danbao.config import REPO_ROOT
+from danbao.documents.filters import yuan
 from danbao.i18n import translate
 from danbao.web.errors import locale_of
+from danbao.workdays import CHINA
 
 templates = Jinja2Templates(directory=str(REPO_ROOT / "console" / "templates"))
+templates.env.filters["yuan"] = yuan  # amounts as staff read them: 1,000,000.00
+
+
+def china_time(value: dt.datetime | str | None) -> str:
+    """A stored (UTC) moment as staff read it: China time, to the minute."""
+    if value is None or value == "":
+        return ""
+    moment = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    return moment.astimezone(CHINA).strftime("%Y-%m-%d %H:%M")
+
+
+templates.env.filters["china_time"] = china_time
 
 
 def render(

@@ -27,9 +27,9 @@ from danbao.tickets import service, sla
 from danbao.tickets.service import Actor
 from danbao.tickets.states import ACTIONS, LIVE, ActionNotAllowed, Status, status_name
 from danbao.web.errors import HttpError, locale_of
-from danbao.web.guards import check_allowed, read_json
+from danbao.web.guards import read_json, require_active
 from danbao.web.notify import deliver_ids_later
-from danbao.web.tenant_endpoint import caller_of, services_of, tenant_endpoint
+from danbao.web.tenant_endpoint import tenant_endpoint
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
@@ -37,11 +37,7 @@ RESOURCE = "ticket:*"
 
 
 async def _active(request: Request, action: str) -> tuple[Bundle, TenantEnforcer, User]:
-    user: User = caller_of(request).user
-    active = await services_of(request).enforcer()
-    check_allowed(active[2] if active else None, user, RESOURCE, action)
-    assert active is not None  # check_allowed refused otherwise
-    return active[1], active[2], user
+    return await require_active(request, RESOURCE, action)
 
 
 async def visible_tickets(enforcer: TenantEnforcer, user: User) -> QuerySet[ServiceTicket]:
@@ -53,6 +49,13 @@ async def visible_tickets(enforcer: TenantEnforcer, user: User) -> QuerySet[Serv
     return ServiceTicket.filter(
         Q(mine, Q(project_id__in=Subquery(projects.values("id"))), join_type=Q.OR)
     )
+
+
+def overdue_filter(rows: QuerySet[ServiceTicket], now: dt.datetime) -> QuerySet[ServiceTicket]:
+    """The live tickets past their response (not yet answered) or resolution due time."""
+    unanswered = Q(first_response_at__isnull=True, respond_due_at__lt=now)
+    late = Q(unanswered, Q(resolve_due_at__lt=now), join_type=Q.OR)
+    return rows.filter(late, status__in=[s.value for s in LIVE])
 
 
 def _uuid(raw: Any, pointer: str | None = None) -> uuid.UUID:
@@ -157,12 +160,7 @@ async def tickets_index(request: Request) -> Response:
         rows = rows.filter(project_id=_uuid(params["project_id"]))
     now = _now()
     if params.get("overdue") in ("1", "true"):
-        late = Q(
-            Q(first_response_at__isnull=True, respond_due_at__lt=now),
-            Q(resolve_due_at__lt=now),
-            join_type=Q.OR,
-        )
-        rows = rows.filter(late, status__in=[s.value for s in LIVE])
+        rows = overdue_filter(rows, now)
     total = await rows.count()
     items = await rows.order_by("-created_at", "-id").offset((page - 1) * per_page).limit(per_page)
     locale = locale_of(request)
@@ -216,7 +214,7 @@ async def ticket_open(request: Request) -> Response:
         raise HttpError(400, "bad_request", params={"detail": "expected a JSON object"})
     assignee = None
     if body.get("assignee_id") is not None:
-        assignee = await _assignee(enforcer, body["assignee_id"])
+        assignee = await assignee_of(enforcer, body["assignee_id"])
     try:
         change = await service.open_ticket(
             bundle.tenant, project, Actor("staff", user.id), body, now=_now(), assignee=assignee
@@ -226,7 +224,7 @@ async def ticket_open(request: Request) -> Response:
     return _answer(request, change, status_code=201)
 
 
-async def _assignee(enforcer: TenantEnforcer, raw: Any) -> User:
+async def assignee_of(enforcer: TenantEnforcer, raw: Any) -> User:
     """An active user of the tenant who may read tickets; else 422 at /assignee_id."""
     user = await User.get_in_tenant(_uuid(raw, "/assignee_id"))
     if user is None or not user.is_active or not enforcer.allowed(user.roles, RESOURCE, "read"):
@@ -285,7 +283,7 @@ def _version(body: dict[str, Any]) -> int:
     return version
 
 
-def _stale(exc: service.StaleVersion, locale: str) -> HttpError:
+def stale_refusal(exc: service.StaleVersion, locale: str) -> HttpError:
     ticket = exc.ticket
     params = {"number": ticket.number, "version": ticket.version}
     details = [
@@ -369,7 +367,7 @@ async def ticket_assign(request: Request) -> Response:
     _, enforcer, user = await _active(request, "assign")
     body = await _body(request)
     version = _version(body)
-    assignee = await _assignee(enforcer, body.get("assignee_id"))
+    assignee = await assignee_of(enforcer, body.get("assignee_id"))
     try:
         change = await service.assign(
             _uuid(request.path_params["ticket_id"]),
@@ -380,7 +378,7 @@ async def ticket_assign(request: Request) -> Response:
             visible=await visible_tickets(enforcer, user),
         )
     except service.StaleVersion as exc:
-        raise _stale(exc, locale_of(request)) from exc
+        raise stale_refusal(exc, locale_of(request)) from exc
     except service.Closed as exc:
         raise HttpError(409, "ticket_closed") from exc
     if change is None:
@@ -423,7 +421,7 @@ async def ticket_action(request: Request) -> Response:
             visible=await visible_tickets(enforcer, user),
         )
     except service.StaleVersion as exc:
-        raise _stale(exc, locale) from exc
+        raise stale_refusal(exc, locale) from exc
     except ActionNotAllowed as exc:
         allowed = ", ".join(s.value for s in exc.allowed_from)
         params = {"action": action, "status": exc.status.value, "allowed": allowed}
