@@ -8,6 +8,8 @@ users or portal applicants, so those columns carry no key.
 
 from __future__ import annotations
 
+from typing import Any
+
 from tortoise import fields, migrations
 from tortoise.indexes import Index
 from tortoise.migrations import operations as ops
@@ -29,8 +31,10 @@ def _id() -> tuple[str, fields.UUIDField]:
     return ("id", fields.UUIDField(primary_key=True, default=new_id, unique=True, db_index=True))
 
 
-def _at(name: str, *, null: bool = False) -> tuple[str, fields.DatetimeField]:
-    return (name, fields.DatetimeField(null=null, auto_now=False, auto_now_add=False))
+def _at(name: str, *, null: bool = False) -> tuple[str, Any]:
+    if null:
+        return (name, fields.DatetimeField(null=True, auto_now=False, auto_now_add=False))
+    return (name, fields.DatetimeField(auto_now=False, auto_now_add=False))
 
 
 class Migration(migrations.Migration):
