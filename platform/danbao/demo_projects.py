@@ -150,7 +150,8 @@ class Story:
         return await open_record(self.keys, row)
 
     async def _approve(self, instance_id: uuid.UUID, record_id: uuid.UUID, form: Any) -> None:
-        """Each open task of the chain approved by its own assignee, until the chain ends."""
+        """Each open task of the chain approved by its own assignee (claimed first when it
+        is offered to a group), until the chain ends."""
         for _ in range(MAX_APPROVAL_STEPS):
             system = TenantContext(TenantId(self.tenant.id), self.tenant.slug)
             with tenant_scope(system.acting_as(Principal.system("demo"))):
@@ -169,7 +170,8 @@ class Story:
                 await act_on(
                     instance_id,
                     Action(
-                        op="approve",
+                        # a task offered to a group (a claim task) is claimed first
+                        op="claim" if task.kind == "claim" else "approve",
                         actor=str(approver.id),
                         task=task.task_key,
                         version=task.version,
@@ -178,7 +180,7 @@ class Story:
                     bundle=self.bundle,
                     data=record.data,
                     sensitive=form.sensitive_fields,
-                    idempotency_key=f"demo-{task.id}",
+                    idempotency_key=f"demo-{task.id}-{task.kind}-{task.version}",
                 )
 
     async def _in_force(
