@@ -468,7 +468,7 @@ async def test_in_force_from_disbursement_to_release(
 
 async def test_release_on_the_banks_notice(make_client: ClientFactory, world: World) -> None:
     slug = world.tenant.slug
-    pid, _ = await letter_issued(make_client, world, amount=1000000)
+    pid, record_id = await letter_issued(make_client, world, amount=1000000)
     async with make_client() as client:
         csrf = await sign_in(client, slug, world.manager)
         disbursed = await post(
@@ -488,6 +488,14 @@ async def test_release_on_the_banks_notice(make_client: ClientFactory, world: Wo
         loan = disbursed.json()["loan"]
         assert [x["principal"] for x in loan["schedule"]][-1] == "1000000.00"
         assert loan["overdue_days"] == 0
+        # The staff page 合同与保函 shows the loan, its schedule and the tasks, phone-first.
+        page = await client.get(f"/t/{slug}/forms/application/records/{record_id}/documents")
+        assert page.status_code == 200
+        assert 'data-section="loan"' in page.text and 'data-outstanding="1000000.00"' in page.text
+        assert page.text.count("data-line=") == 6 and 'data-section="tasks"' in page.text
+        assert (
+            "按月付息、到期还本" in page.text and 'data-section="counter-guarantees"' in page.text
+        )
         no_notice = await post(
             client, csrf, projects_url(slug, pid, "release"), {"version": 9, "basis": "bank_notice"}
         )

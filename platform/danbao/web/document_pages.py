@@ -6,11 +6,13 @@ record with a project, the project event the document fires (``issuing_context``
 
 from __future__ import annotations
 
+from typing import Any
+
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
 from starlette.routing import Route
 
-from danbao.db.models import ProjectDocument
+from danbao.db.models import Project, ProjectDocument
 from danbao.documents.compose import RenderFailed, UnknownDocument
 from danbao.documents.issuing import (
     ISSUE_EVENTS,
@@ -20,6 +22,8 @@ from danbao.documents.issuing import (
     printed_fields,
     project_of,
 )
+from danbao.forms.identifiers import today_in_china
+from danbao.guarantee import aftercare, counter, loan
 from danbao.guarantee.states import state_name
 from danbao.plugins.errors import PluginError
 from danbao.web.admin_pages import _csrf
@@ -46,6 +50,9 @@ async def documents_page(request: Request) -> Response:
         if doc["form"] == record.form_id
     ]
     issued = await ProjectDocument.filter(record_id=record.id).order_by("-issued_at")
+    in_force = None
+    if project is not None and ctx.enforcer.allowed(ctx.user.roles, "project:*", "read"):
+        in_force = await in_force_view(project, locale_of(request))
     api = f"{cookie_path(request).rstrip('/')}/api/forms/{record.form_id}/records/{record.id}"
     return render(
         request,
@@ -61,9 +68,22 @@ async def documents_page(request: Request) -> Response:
             "verify_base": verify_base(request),
             "project": project,
             "project_state": state_name(project.state, locale_of(request)) if project else None,
+            "in_force": in_force,
             "done": request.query_params.get("done"),
         },
     )
+
+
+async def in_force_view(project: Project, locale: str) -> dict[str, Any]:
+    """What the page shows of a guarantee in force: counter-guarantees and coverage, the
+    loan and its schedule, the post-loan tasks (the same views as the API)."""
+    items = await counter.items_of(project)
+    return {
+        "items": [counter.view(i) for i in items],
+        "coverage": counter.coverage_of(project, items).as_json(),
+        "loan": await loan.statement(project, today_in_china()),
+        "tasks": [aftercare.view(t, locale) for t in await aftercare.tasks_of(project)],
+    }
 
 
 @tenant_endpoint()
