@@ -10,6 +10,7 @@ single ``id`` key because Tortoise has no composite keys; the database holds the
 
 from __future__ import annotations
 
+import json
 from typing import Any, Self
 
 from tortoise import fields
@@ -417,6 +418,12 @@ class RecordSnapshot(TenantModel):
         unique_together = (("tenant_id", "migration_id", "record_id"),)
 
 
+_TREE_JSON = json.JSONEncoder(separators=(",", ":"), check_circular=False).encode
+"""The JSON tortoise writes by default (compact), for data that is a tree by construction:
+one encoder kept, no check for cycles. The workflow state is written after every action and
+its encoding is the largest part of an approval's engine time (bench/workflow.py)."""
+
+
 class WorkflowInstance(TenantModel):
     """One approval of a record, pinned to the compiled plan of its chain.
 
@@ -430,7 +437,7 @@ class WorkflowInstance(TenantModel):
     record_id = fields.UUIDField()
     submitter_id = fields.UUIDField()
     status = fields.CharField(max_length=16)
-    state: Any = fields.JSONField(default=dict)
+    state: Any = fields.JSONField(default=dict, encoder=_TREE_JSON)
     revision = fields.IntField(default=1)
     created_at = fields.DatetimeField(auto_now_add=True)
     updated_at = fields.DatetimeField(auto_now=True)
