@@ -7,11 +7,14 @@ submitted, its project followed and its letter downloaded; and another applicant
 from __future__ import annotations
 
 import dataclasses
+import io
+import re
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import asyncpg
+import pypdf
 import pytest
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
@@ -111,6 +114,8 @@ async def test_a_code_goes_through_the_messaging_plugin_and_signs_in(
         assert done.status_code == 303 and done.headers["location"].endswith("/portal/")
         home = await client.get(portal(pt.slug, ""))
         assert home.status_code == 200 and "我的业务" in home.text
+        english = await client.get(portal(pt.slug, ""), params={"lang": "en"})
+        assert "My applications" in english.text and "Sign out" in english.text
     # Neither the number nor the code is kept in clear; the owner identity signs in nowhere.
     codes = await pg_owner.fetch(
         "SELECT code_hash, destination_sealed FROM applicant_code WHERE tenant_id = $1",
@@ -337,6 +342,37 @@ async def test_apply_upload_submit_follow_and_download(
             portal(slug, "projects", project_id, "documents", letter["id"], "pdf")
         )
         assert pdf.status_code == 200 and pdf.content.startswith(b"%PDF")
+        # The bank lends, the borrower repays part: the applicant downloads its receipt.
+        async with make_client() as staff:
+            headers = {"X-CSRF-Token": await sign_in(staff, slug, pt.staff)}
+            version = (await staff.get(projects_url(slug, project_id))).json()["version"]
+            lent = await staff.post(
+                projects_url(slug, project_id, "loan"),
+                json={
+                    "version": version,
+                    "disbursed_on": "2026-11-01",
+                    "amount": "3000000.00",
+                    "bank_reference": "FK-001",
+                    "method": "equal_principal",
+                },
+                headers=headers,
+            )
+            assert lent.status_code in (200, 201), lent.text
+            paid = await staff.post(
+                projects_url(slug, project_id, "loan", "repayments"),
+                json={"paid_on": "2026-11-20", "principal": "500000.00", "interest": "12000.00"},
+                headers=headers,
+            )
+            assert paid.status_code in (200, 201), paid.text
+        shown = await client.get(portal(slug, "projects", project_id))
+        assert "担保生效中" in shown.text and "还款 ¥512,000.00" in shown.text
+        link = re.search(r'href="([^"]+/receipt)"', shown.text)
+        assert link, shown.text
+        receipt = await client.get(link.group(1))
+        assert receipt.status_code == 200 and receipt.content.startswith(b"%PDF")
+        pages = pypdf.PdfReader(io.BytesIO(receipt.content)).pages
+        text = "".join("".join(p.extract_text().split()) for p in pages)
+        assert "还款回执" in text and "人民币伍拾壹万贰仟元整" in text and "¥2,500,000.00" in text
     assert "document.downloaded" in await audit_actions(pt.tenant, letter["id"])
 
 
@@ -400,6 +436,7 @@ async def test_another_applicants_ids_are_404_on_every_route_and_change_nothing(
             ),
             ("GET", portal(slug, "projects", project_id), None),
             ("GET", portal(slug, "projects", project_id, "documents", fake, "pdf"), None),
+            ("GET", portal(slug, "projects", project_id, "repayments", fake, "receipt"), None),
             ("GET", portal(slug, "api", "attachments", linked), None),
             ("GET", portal(slug, "api", "attachments", pending), None),
             ("GET", portal(slug, "applications", "not-a-uuid"), None),

@@ -839,6 +839,9 @@ PORTAL_SAMPLES: dict[tuple[str, str], PortalSample] = {
     ("/t/{slug}/portal/projects/{project_id}/documents/{document_id}/pdf", "GET"): (
         PortalSample(_ok(404))
     ),
+    ("/t/{slug}/portal/projects/{project_id}/repayments/{repayment_id}/receipt", "GET"): (
+        PortalSample(_ok(404))
+    ),
     ("/t/{slug}/portal/api/forms/{form_id}/attachments/{field}", "POST"): PortalSample(
         _ok(404), form=lambda csrf: {}
     ),
@@ -889,6 +892,7 @@ def _portal_path(path: str, slug: str, applicant: Applicant | None) -> str:
         "record_id": applicant.record_id if applicant else str(uuid.uuid4()),
         "project_id": applicant.project_id if applicant else str(uuid.uuid4()),
         "document_id": "00000000-0000-0000-0000-0000000000a3",
+        "repayment_id": "00000000-0000-0000-0000-0000000000a5",
         "attachment_id": "00000000-0000-0000-0000-0000000000a4",
         "form_id": "application",
         "field": "business_licence",

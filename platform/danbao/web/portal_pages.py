@@ -29,7 +29,7 @@ from danbao.guarantee.attributes import AttributesInvalid, mapping_for
 from danbao.i18n import translate
 from danbao.plugins.checks import NoSubject, Subject
 from danbao.plugins.signing import signatures_of
-from danbao.portal import ownership, progress
+from danbao.portal import ownership, progress, receipts
 from danbao.records import actions, attachments
 from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.numbering import NoNumberingRule, pattern_for
@@ -41,7 +41,7 @@ from danbao.web.form_pages import build_sections, data_from_form
 from danbao.web.pickers import choices_for
 from danbao.web.portal_endpoint import Visitor, portal_base, portal_endpoint, visitor_of
 from danbao.web.records_export import content_disposition
-from danbao.web.templates import render
+from danbao.web.templates import render, templates
 from danbao.web.tenant_endpoint import services_of
 
 
@@ -381,6 +381,7 @@ async def project_page(request: Request) -> Response:
     except NoSubject:
         subject = None
     flows = await signatures_of(services_of(request).plugins, str(record.id))
+    loan, repayments = await receipts.loan_and_repayments(project)
     shown = progress.shown_state(project.state, record)
     base = f"{portal_base(request)}/projects/{project.id}"
     return _render(
@@ -409,6 +410,21 @@ async def project_page(request: Request) -> Response:
                 for d in documents
             ],
             "flows": _sign_links(flows, subject),
+            "loan": {
+                "disbursed_on": loan.disbursed_on.isoformat(),
+                "amount": f"{loan.amount:,.2f}",
+                "outstanding": f"{loan.principal_outstanding:,.2f}",
+            }
+            if loan
+            else None,
+            "repayments": [
+                {
+                    "paid_on": r.paid_on.isoformat(),
+                    "amount": f"{r.principal + r.interest:,.2f}",
+                    "url": f"{base}/repayments/{r.id}/receipt",
+                }
+                for r in repayments
+            ],
             "application_url": f"{portal_base(request)}/applications/{record.id}",
             "notice": request.query_params.get("done"),
         },
@@ -445,10 +461,41 @@ async def document_pdf(request: Request) -> Response:
     )
 
 
+@portal_endpoint()
+async def receipt(request: Request) -> Response:
+    """A repayment's receipt (还款回执) as a PDF: the applicant's own project's payment only."""
+    project, _ = await _owned_project(request)
+    _, repayments = await receipts.loan_and_repayments(project)
+    wanted = request.path_params["repayment_id"]
+    found = next((r for r in repayments if str(r.id) == wanted), None)
+    if found is None:
+        raise HttpError(404, "not_found")
+    locale = locale_of(request)
+    html = templates.get_template("portal/receipt.html").render(
+        locale=locale,
+        t=lambda key, **params: translate(locale, key, **params),
+        guarantor=visitor_of(request).tenant.name,
+        r=receipts.facts(project, found),
+    )
+    pdf = await receipts.receipt_pdf(html)
+    await record_event("portal.receipt_downloaded", "loan_repayment", str(found.id), {})
+    name = f"{project.number}-{found.paid_on.isoformat()}.pdf"
+    return Response(
+        pdf,
+        media_type="application/pdf",
+        headers={
+            "Content-Disposition": content_disposition(name),
+            "X-Content-Type-Options": "nosniff",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
 ROUTES = [
     Route("/", home, methods=["GET"]),
     Route("/apply", apply, methods=["GET", "POST"]),
     Route("/applications/{record_id}", application, methods=["GET", "POST"]),
     Route("/projects/{project_id}", project_page, methods=["GET"]),
     Route("/projects/{project_id}/documents/{document_id}/pdf", document_pdf, methods=["GET"]),
+    Route("/projects/{project_id}/repayments/{repayment_id}/receipt", receipt, methods=["GET"]),
 ]
