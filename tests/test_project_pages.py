@@ -4,12 +4,16 @@ the pages go through the same checks as the API; a phone can use them (real Chro
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
 import pytest
 from playwright.async_api import Browser, expect
 from starlette.applications import Starlette
+
+from danbao.db.models import AuditEvent
+from danbao.guarantee.timeline import describe
 
 from .conftest import PASSWORD, PHONE, sign_in
 from .test_approvals_operations import Desk, clients, make_desk
@@ -166,3 +170,20 @@ async def test_project_and_ticket_pages_on_a_phone(
     await expect(page.locator("li.reply.internal")).to_contain_text("内部：先核实")
     assert await page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     await context.close()
+
+
+def test_loan_events_read_as_sums_in_yuan() -> None:
+    event = AuditEvent(
+        seq=7,
+        at=dt.datetime(2026, 11, 2, tzinfo=dt.UTC),
+        actor_kind="user",
+        actor_id="u1",
+        action="loan.repaid",
+        object_type="project",
+        object_id="p1",
+        data={"principal": "100000", "interest": "512.5", "outstanding_after": "900000"},
+    )
+    entry = describe(event, "zh-CN", {"u1": "王会计"})
+    assert (entry.category, entry.title, entry.actor) == ("loan", "借款人还款", "王会计")
+    assert entry.lines == ["本金 100,000.00 元", "利息 512.50 元", "还款后余额 900,000.00 元"]
+    assert describe(event, "en", {}).lines[0] == "Principal ¥100,000.00"

@@ -21,7 +21,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from danbao.db.models import (
+    AftercareTask,
     AuditEvent,
+    CounterGuarantee,
     PluginResult,
     Project,
     ProjectDocument,
@@ -29,6 +31,7 @@ from danbao.db.models import (
     User,
     WorkflowInstance,
 )
+from danbao.documents.filters import yuan
 from danbao.i18n import translate
 
 from .states import state_name
@@ -60,6 +63,18 @@ async def _documents(project: Project) -> list[str]:
 @source
 async def _tickets(project: Project) -> list[str]:
     ids = await ServiceTicket.filter(project_id=project.id).values_list("id", flat=True)
+    return [str(i) for i in ids]
+
+
+@source
+async def _counter_guarantees(project: Project) -> list[str]:
+    ids = await CounterGuarantee.filter(project_id=project.id).values_list("id", flat=True)
+    return [str(i) for i in ids]
+
+
+@source
+async def _aftercare(project: Project) -> list[str]:
+    ids = await AftercareTask.filter(project_id=project.id).values_list("id", flat=True)
     return [str(i) for i in ids]
 
 
@@ -160,6 +175,9 @@ CATEGORIES: Mapping[str, str] = {
     "document": "document",
     "ticket": "ticket",
     "attachment": "application",
+    "loan": "loan",
+    "counter_guarantee": "loan",
+    "aftercare": "loan",
 }
 
 
@@ -193,6 +211,8 @@ def describe(event: AuditEvent, locale: str, names: Mapping[str, str]) -> Entry:
         lines = _ticket_lines(event.action, data, locale)
     elif prefix == "document":
         lines = [str(data[k]) for k in ("number", "kind", "plugin", "to") if data.get(k)]
+    elif prefix == "loan":
+        lines = _amount_lines(data, locale)
     if title == f"timeline.{event.action}":  # no name in the catalogue: the code itself
         title = event.action
     category = CATEGORIES.get(prefix, "project" if event.object_type == "project" else "other")
@@ -219,6 +239,18 @@ def _approval_lines(data: Mapping[str, Any], locale: str) -> list[str]:
                 translate(locale, "timeline.route", to=fact.get("decision", ""), rule=fact["rule"])
             )
     return lines
+
+
+MONEY_KEYS = ("amount", "principal", "interest", "outstanding_after", "outstanding")
+
+
+def _amount_lines(data: Mapping[str, Any], locale: str) -> list[str]:
+    """The sums of a loan event, as 元 with separators (its own facts: no field values)."""
+    return [
+        translate(locale, f"timeline.money.{key}", amount=yuan(data[key]))
+        for key in MONEY_KEYS
+        if data.get(key) not in (None, "")
+    ]
 
 
 def _label(value: Any, locale: str) -> str:
