@@ -26,6 +26,7 @@ from danbao.db.models import (
 )
 from danbao.definitions import BundleInvalid, load_bundle, validate_bundle_dict
 from danbao.forms.identifiers import today_in_china
+from danbao.guarantee import warning_sweep
 from danbao.guarantee.loan import schedule
 from danbao.guarantee.values import add_months
 from danbao.plugins.local_pades import LocalPadesSigner, seal_settings
@@ -535,3 +536,44 @@ async def test_the_in_force_routes_are_in_the_openapi_document(make_client: Clie
     for path in ("/release", "/tasks/{task_id}/done", "/warnings/check"):
         assert "post" in paths[base + path]
     assert "get" in paths[base + "/tasks"]
+
+
+async def test_the_nightly_sweep_puts_an_overdue_guarantee_on_the_watch_list(
+    make_client: ClientFactory, world: World
+) -> None:
+    slug = world.tenant.slug
+    pid, _ = await letter_issued(make_client, world, amount=600000)
+    async with make_client() as client:
+        csrf = await sign_in(client, slug, world.manager)
+        disbursed = await post(
+            client,
+            csrf,
+            projects_url(slug, pid, "loan"),
+            {
+                "version": 8,
+                "disbursed_on": add_months(today_in_china(), -1).isoformat(),
+                "amount": "600000",
+                "bank_reference": "CCB-77",
+                "method": "equal_principal",
+                "term_months": 6,
+            },
+        )
+        assert disbursed.status_code == 201, disbursed.text
+    # on the day the first line falls due it is not overdue yet; the day after it is
+    due = dt.date.fromisoformat(disbursed.json()["loan"]["schedule"][0]["due_on"])
+    with tenant_scope(world.tenant.context):
+        assert (await warning_sweep.sweep(due))["raised"] == 0
+        report = await warning_sweep.sweep(due + dt.timedelta(days=1))
+        async with in_transaction():
+            project = await Project.get(id=pid)
+            move = (
+                await AuditEvent.filter(action="project.transition", object_id=pid)
+                .order_by("-seq")
+                .first()
+            )
+    assert report["raised"] == 1 and project.state == "WATCHLIST"
+    assert move is not None and move.data["event"] == "raise_warning"
+    assert move.data["actor"] == "job:guarantee.warnings" and "逾期 1 天" in move.data["reason"]
+    with tenant_scope(world.tenant.context):
+        again = await warning_sweep.sweep(due + dt.timedelta(days=2))
+    assert again == {"checked": 0, "raised": 0}  # on the watch list already: not in force

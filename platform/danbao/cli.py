@@ -316,6 +316,7 @@ async def cmd_keys_rewrap(args: argparse.Namespace, settings: Settings) -> int:
 
 async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from danbao.db.setup import close_db, open_db
+    from danbao.guarantee import warning_sweep  # registers the early-warning job, too
     from danbao.jobs.worker import run_worker
     from danbao.records import attachment_purge, migration_job  # noqa: F401 - register jobs
     from danbao.workflow import sweep  # registers the timer job, too
@@ -344,12 +345,13 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
         await gateway.aclose()
         await close_db()
 
-    # The long-running worker ticks the approval timers every minute (burst workers do not).
+    # The long-running worker ticks the approval timers every minute and the guarantees'
+    # early warning every night (burst workers do not).
     await run_worker(
         settings.redis_url,
         on_startup=startup,
         on_shutdown=shutdown,
-        cron_jobs=[sweep.cron_job(queue)],
+        cron_jobs=[sweep.cron_job(queue), warning_sweep.cron_job(queue)],
     )
     return 0
 

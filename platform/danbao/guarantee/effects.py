@@ -17,7 +17,7 @@ from __future__ import annotations
 from decimal import Decimal
 from typing import Any
 
-from danbao.db.models import Project, ProjectDocument, ProjectLoan, User
+from danbao.db.models import Project, ProjectDocument, ProjectLoan
 
 from .transitions import Transition
 
@@ -59,7 +59,7 @@ async def before(project: Project, transition: Transition, *, via: str | None) -
             raise ReleaseRefused(Decimal(loan.principal_outstanding))
 
 
-async def after(project: Project, transition: Transition, user: User) -> dict[str, Any]:
+async def after(project: Project, transition: Transition, user: Any) -> dict[str, Any]:
     """Carry the transition's consequences; answers what was done."""
     if transition.event != "release":
         return {}

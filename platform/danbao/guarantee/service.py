@@ -39,6 +39,14 @@ one path for every source form, so equal numbers hash equally across forms."""
 MAX_REASON = 1000
 
 
+@dataclass(frozen=True)
+class SystemActor:
+    """Who fires an event when no person does (a scheduled job): ``id`` names the job,
+    e.g. ``job:guarantee.warnings``, and stands as the audit event's actor."""
+
+    id: str
+
+
 class ProjectRefused(Exception):
     """Base of the refusals below."""
 
@@ -166,7 +174,7 @@ async def apply_event(
     event: str,
     *,
     expected_version: int | None,
-    user: User,
+    user: User | SystemActor,
     reason: str = "",
     approval_id: uuid.UUID | None = None,
     dry_run: bool = False,

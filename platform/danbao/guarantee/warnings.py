@@ -28,7 +28,7 @@ from danbao.plugins.gateway import PluginGateway
 from danbao.plugins.sdk import PluginKind
 
 from . import loan
-from .service import apply_event
+from .service import SystemActor, apply_event
 from .states import State
 
 PURPOSE = "post_loan_monitoring"
@@ -107,28 +107,29 @@ async def check(
     project: Project,
     *,
     tenant: dict[str, Any],
-    gateway: PluginGateway,
+    gateway: PluginGateway | None,
     form: dict[str, Any],
     data: dict[str, Any],
-    user: User,
+    user: User | SystemActor,
     today: dt.date,
 ) -> dict[str, Any]:
-    """Look for signals; on a project 在保 with any, move it to the watch list and notify."""
+    """Look for signals; on a project 在保 with any, move it to the watch list and notify.
+    Without a ``gateway`` there is no court re-check (the nightly sweep: a paid query)."""
     settings = settings_of(tenant)
     signals: list[dict[str, Any]] = []
     days, unpaid = await loan.overdue(project, today)
     if days >= settings["overdue_days"] and days > 0:
         signals.append({"signal": "overdue", "days": days, "principal": str(unpaid)})
-    court: dict[str, Any] = {"checked": False, "why": "disabled"}
-    if settings["court_recheck"]:
-        found, court = await court_signal(gateway, project, form, data)
+    rechecked: dict[str, Any] = {"checked": False, "why": "disabled"}
+    if settings["court_recheck"] and gateway is not None:
+        found, rechecked = await court_signal(gateway, project, form, data)
         if found is not None:
             signals.append(found)
     await record_event(
         "project.warning_checked",
         "project",
         str(project.id),
-        {"on": today.isoformat(), "signals": signals, "court": court},
+        {"on": today.isoformat(), "signals": signals, "court": rechecked},
     )
     raised, notified = False, []
     if signals and project.state == State.ACTIVE.value:
@@ -139,4 +140,4 @@ async def check(
             project.state, project.version = moved.project.state, moved.project.version
             raised = True
             notified = [str(u) for u in await notify_owners(project, signals)]
-    return {"signals": signals, "court": court, "raised": raised, "notified": notified}
+    return {"signals": signals, "court": rechecked, "raised": raised, "notified": notified}
