@@ -12,7 +12,7 @@ import pytest
 from playwright.async_api import Browser, expect
 from starlette.applications import Starlette
 
-from danbao.db.models import AuditEvent
+from danbao.db.models import AuditEvent, PluginResult
 from danbao.guarantee.timeline import describe
 
 from .conftest import PASSWORD, PHONE, sign_in
@@ -187,3 +187,29 @@ def test_loan_events_read_as_sums_in_yuan() -> None:
     assert (entry.category, entry.title, entry.actor) == ("loan", "借款人还款", "王会计")
     assert entry.lines == ["本金 100,000.00 元", "利息 512.50 元", "还款后余额 900,000.00 元"]
     assert describe(event, "en", {}).lines[0] == "Principal ¥100,000.00"
+
+
+async def test_plugin_results_show_on_the_newest_page_with_who_asked(desk: Desk) -> None:
+    project = await new_project(desk)
+    shown = (await desk.call("am", "GET", f"/projects/{project}")).json()
+
+    async def ask() -> None:
+        await PluginResult.create(
+            plugin_id="sandbox.credit",
+            operation="company_profile",
+            request_hash="h" * 64,
+            record_id=shown["record_id"],
+            purpose="due_diligence",
+            result="sealed",
+            created_by=desk.id["am"],
+        )
+
+    await desk.db(ask)
+    items = (await desk.call("am", "GET", f"/projects/{project}/timeline")).json()["items"]
+    check = items[0]
+    assert (check["category"], check["title"], check["actor"]) == (
+        "check",
+        "插件调用结果",
+        "测试用户",
+    )
+    assert check["lines"] == ["sandbox.credit · company_profile"] and "sealed" not in str(items)

@@ -16,6 +16,7 @@ the ``seq`` of the last entry of the previous page.
 from __future__ import annotations
 
 import datetime as dt
+import uuid
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
@@ -145,7 +146,13 @@ def _merge(entries: list[Entry], extra: list[Entry]) -> list[Entry]:
 
 
 async def _checks(project: Project, locale: str) -> list[Entry]:
-    rows = await PluginResult.filter(record_id=str(project.record_id)).order_by("-created_at")
+    rows = list(
+        await PluginResult.filter(record_id=str(project.record_id))
+        .order_by("-created_at")
+        .limit(MAX_PAGE)
+    )
+    users = await User.filter(id__in=list({_uuid_or_none(r.created_by) for r in rows} - {None}))
+    names = {str(u.id): u.name for u in users}
     return [
         Entry(
             None,
@@ -153,11 +160,18 @@ async def _checks(project: Project, locale: str) -> list[Entry]:
             "check",
             "plugin.result",
             translate(locale, "timeline.plugin.result"),
-            row.created_by,
+            names.get(row.created_by, row.created_by),
             [f"{row.plugin_id} · {row.operation}"],
         )
-        for row in rows[:MAX_PAGE]
+        for row in rows
     ]
+
+
+def _uuid_or_none(value: str) -> str | None:
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        return None
 
 
 async def _names(events: list[AuditEvent]) -> dict[str, str]:
