@@ -514,3 +514,20 @@ async def test_owner_identities_stay_out_of_staff_lists_and_pickers(
         form = await staff.get(f"/t/{pt.slug}/forms/application/new")
         assert form.status_code == 200 and 'name="account_manager"' in form.text
         assert "门户客户" not in form.text
+
+
+async def test_a_destinations_day_old_codes_go_with_its_next_request(
+    make_client: ClientFactory, pt: PortalTenant, pg_owner: asyncpg.Connection
+) -> None:
+    number = mobile()
+    async with make_client() as client:
+        old = challenge_of(await request_code(client, pt.slug, number))
+        await pg_owner.execute(
+            "UPDATE applicant_code SET created_at = now() - interval '2 days' WHERE id = $1",
+            uuid.UUID(old),
+        )
+        new = challenge_of(await request_code(client, pt.slug, number))
+    rows = await pg_owner.fetch(
+        "SELECT id FROM applicant_code WHERE id = ANY($1::uuid[])", [uuid.UUID(old), uuid.UUID(new)]
+    )
+    assert [str(r["id"]) for r in rows] == [new]

@@ -25,6 +25,7 @@ MAX_ATTEMPTS = 5
 RESEND_AFTER = timedelta(seconds=60)
 PER_DESTINATION_HOUR = 5
 PER_ADDRESS_HOUR = 20
+KEEP = timedelta(days=1)
 
 
 class CodeRefused(Exception):
@@ -75,6 +76,8 @@ async def issue(
     await ApplicantCode.filter(destination_hash=digest, used_at=None, expires_at__gt=now).update(
         expires_at=now
     )
+    # What no limit counts any more goes: a destination keeps at most a day of codes.
+    await ApplicantCode.filter(destination_hash=digest, created_at__lt=now - KEEP).delete()
     code = f"{secrets.randbelow(10**CODE_DIGITS):0{CODE_DIGITS}d}"
     code_id = new_id()
     row = await ApplicantCode.create(

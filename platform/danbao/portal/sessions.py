@@ -15,12 +15,15 @@ async def start(
     applicant: Applicant, *, ip: str | None, user_agent: str | None
 ) -> tuple[str, ApplicantSession]:
     """The cookie token (shown once) and the session row."""
+    now = datetime.now(UTC)
+    # The applicant's expired sessions go as a new one starts: the table holds live ones.
+    await ApplicantSession.filter(applicant_id=applicant.id, expires_at__lte=now).delete()
     token = new_token()
     session = await ApplicantSession.create(
         applicant_id=applicant.id,
         token_hash=token_hash(token),
         csrf_token=new_token(24),
-        expires_at=datetime.now(UTC) + timedelta(hours=SESSION_HOURS),
+        expires_at=now + timedelta(hours=SESSION_HOURS),
         ip=ip,
         user_agent=(user_agent or "")[:300] or None,
     )
