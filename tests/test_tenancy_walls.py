@@ -34,6 +34,7 @@ LATER_WALLS = (
     importlib.import_module("danbao.db.migrations.0021_service_tickets"),
     importlib.import_module("danbao.db.migrations.0017_project_in_force"),
     importlib.import_module("danbao.db.migrations.0019_portal"),
+    importlib.import_module("danbao.db.migrations.0016_workflow_migrations"),
 )
 
 

@@ -320,6 +320,7 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from danbao.jobs.worker import run_worker
     from danbao.records import attachment_purge, migration_job  # noqa: F401 - register jobs
     from danbao.workflow import sweep  # registers the timer job, too
+    from danbao.workflow import migration_job as _workflow_migrations  # noqa: F401
 
     if not settings.redis_url:
         print(

@@ -498,6 +498,34 @@ class WorkflowAction(TenantModel):
         indexes = (("tenant_id", "instance_id", "revision"),)
 
 
+class WorkflowMigration(TenantModel):
+    """One move of the running approvals of a chain from the version they are pinned to
+    onto a newer one, with a node mapping (old node id -> new node id or null).
+
+    status runs planned, queued, running, then done (each approval moved or refused on its
+    own, see report) or failed (the run itself broke; moved approvals stay moved and a run
+    again skips them). report holds the dry run and the run: one entry per approval.
+    """
+
+    workflow_id = fields.CharField(max_length=63)
+    from_version = fields.IntField()
+    to_version = fields.IntField()
+    mapping: Any = fields.JSONField(default=dict)
+    status = fields.CharField(max_length=20, default="planned")
+    report: Any = fields.JSONField(default=dict)
+    moved = fields.IntField(default=0)
+    failed = fields.IntField(default=0)
+    error = fields.TextField(default="")
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    started_at = fields.DatetimeField(null=True)
+    finished_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "workflow_migration"
+        indexes = (("tenant_id", "workflow_id", "created_at"),)
+
+
 class WorkflowProxy(TenantModel):
     """A standing proxy (代理): from ``starts_on`` to ``ends_on`` (China dates, inclusive)
     new approval tasks of ``user_id`` go to ``proxy_id``. Revoked, never deleted."""
@@ -914,5 +942,6 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     Applicant,
     ApplicantCode,
     ApplicantSession,
+    WorkflowMigration,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

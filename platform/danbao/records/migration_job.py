@@ -30,7 +30,8 @@ def use_keys(keys: TenantKeys) -> None:
     _keys = keys
 
 
-def _ring() -> TenantKeys:
+def key_ring() -> TenantKeys:
+    """The key ring jobs of this process open records with (approval migrations too)."""
     global _keys
     if _keys is None:
         _keys = TenantKeys(load_master_key(load_settings()))
@@ -41,8 +42,8 @@ def _ring() -> TenantKeys:
 async def run_migration(payload: dict[str, Any]) -> str:
     run_id = uuid.UUID(str(payload["run"]))
     if payload.get("action") == ROLLBACK:
-        return await rollback_run(_ring(), run_id)
-    return await apply_run(_ring(), run_id, locale=str(payload.get("locale") or "zh-CN"))
+        return await rollback_run(key_ring(), run_id)
+    return await apply_run(key_ring(), run_id, locale=str(payload.get("locale") or "zh-CN"))
 
 
 async def enqueue(

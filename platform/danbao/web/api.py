@@ -45,6 +45,7 @@ from danbao.web import (
     tickets_api,
     timeline_api,
     users_api,
+    workflow_migrations_api,
 )
 from danbao.web.errors import HttpError, error_response
 from danbao.web.guards import read_json, require
@@ -471,6 +472,7 @@ ROUTES = [
     *approvals_bulk_api.ROUTES,
     *proxies_api.ROUTES,
     *approvals_api.ROUTES,
+    *workflow_migrations_api.ROUTES,
     *notifications_api.ROUTES,
     *users_api.ROUTES,
     *plugins_api.ROUTES,

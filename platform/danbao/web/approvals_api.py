@@ -34,6 +34,7 @@ from danbao.workflow.simulate import simulate
 from danbao.workflow.store import (
     Answer,
     Conflict,
+    Repinned,
     WorkflowError,
     act_on,
     current,
@@ -350,42 +351,52 @@ async def act_as(
     """Apply ``action`` with the chain version the instance is pinned to and the record's
     data as it is now (raises :class:`WorkflowError` on a refusal); ``changes``: the
     node's write fields sent with it, written in the same transaction
-    (``approval_edits``)."""
-    bundle = await pinned_bundle(request, instance)
+    (``approval_edits``). An approval moved to a newer version while the action waited
+    for its row lock (``Repinned``) is acted on again with the version it is on now."""
     record = await Record.get_in_tenant(instance.record_id)
     if record is None:
         raise HttpError(404, "not_found")
     keys = services_of(request).keys
     data = await open_data(keys, record.form_id, record.data)
-    amend = None
-    if changes is not None and user is not None:
-        active = await services_of(request).enforcer()
+    for attempt in (1, 2):
+        bundle = await pinned_bundle(request, instance)
+        amend = None
+        if changes is not None and user is not None:
+            active = await services_of(request).enforcer()
+            try:
+                form = FormDefinition.from_bundle(bundle, record.form_id)
+            except FormNotFound as exc:
+                raise HttpError(404, "not_found") from exc
+            if active is None:
+                raise HttpError(404, "not_found")
+            amend = approval_edits.amender(
+                instance=instance,
+                user=user,
+                form=form,
+                enforcer=active[2],
+                nodes=plan_of(bundle.workflows[instance.workflow_id]).node,
+                changes=changes,
+                keys=keys,
+                locale=locale_of(request),
+            )
         try:
-            form = FormDefinition.from_bundle(bundle, record.form_id)
-        except FormNotFound as exc:
-            raise HttpError(404, "not_found") from exc
-        if active is None:
-            raise HttpError(404, "not_found")
-        amend = approval_edits.amender(
-            instance=instance,
-            user=user,
-            form=form,
-            enforcer=active[2],
-            nodes=plan_of(bundle.workflows[instance.workflow_id]).node,
-            changes=changes,
-            keys=keys,
-            locale=locale_of(request),
-        )
-    return await act_on(
-        instance.id,
-        action,
-        bundle=bundle,
-        data=data,
-        sensitive=_sensitive(bundle, record.form_id),
-        idempotency_key=key,
-        changes=changes,
-        amend=amend,
-    )
+            return await act_on(
+                instance.id,
+                action,
+                bundle=bundle,
+                data=data,
+                sensitive=_sensitive(bundle, record.form_id),
+                idempotency_key=key,
+                changes=changes,
+                amend=amend,
+            )
+        except Repinned:
+            # The task's version still guards everything else (a kept task keeps it).
+            moved = await WorkflowInstance.get_in_tenant(instance.id)
+            if attempt == 2 or moved is None:
+                raise
+            instance = moved
+    raise AssertionError("unreachable")
 
 
 @tenant_endpoint()

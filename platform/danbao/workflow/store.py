@@ -61,6 +61,11 @@ class Conflict(WorkflowError):
     status, code = 409, "conflict"
 
 
+class Repinned(Conflict):
+    """The approval was moved to another version (see ``migrations``) while the action
+    was on its way: the caller loads that version and tries again."""
+
+
 class Forbidden(WorkflowError):
     status, code = 403, "forbidden"
 
@@ -197,7 +202,7 @@ async def act_on(
         return repeat
     plan = plan_of(bundle.workflows[instance.workflow_id])
     if plan.hash != instance.plan_hash:
-        raise Conflict("the approval is pinned to another version of its chain")
+        raise Repinned("the approval is pinned to another version of its chain")
     state = State.from_json(instance.state)
     cooling: frozenset[str] = frozenset()
     if action.op == "urge":
