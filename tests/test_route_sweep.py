@@ -172,6 +172,8 @@ class World:
     run_id: str
     page_run_id: str
     instance_id: str
+    wf_migration_ids: tuple[str, str]
+    """Two planned approval migrations (review, 1 -> 2): one the API runs, one the page."""
     project_id: str
     project_record_id: str
     """A submitted record with no project yet (the create sample makes one)."""
@@ -289,6 +291,34 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/api/notifications/read", "POST"): Sample(None, json=lambda w: {"all": True}),
     ("/t/{slug}/api/approvals/simulate", "POST"): Sample(
         ("admin:definitions", "read"), json=lambda w: {"data": {"amount": 6000000}}
+    ),
+    # Approval migrations (review, version 1 -> 2; the world's approval runs on version 2,
+    # so the runs move nothing). Each run sample starts a planned run of its own.
+    ("/t/{slug}/api/workflows/{workflow_id}/migrations", "GET"): Sample(
+        ("admin:approvals", "read")
+    ),
+    ("/t/{slug}/api/workflows/{workflow_id}/migrations", "POST"): Sample(
+        ("admin:approvals", "update"),
+        json=lambda w: {"from_version": 1, "to_version": 2, "dry_run": True},
+    ),
+    ("/t/{slug}/api/workflows/{workflow_id}/migrations/{migration_id}", "GET"): Sample(
+        ("admin:approvals", "read")
+    ),
+    ("/t/{slug}/api/workflows/{workflow_id}/migrations/{migration_id}/run", "POST"): Sample(
+        ("admin:approvals", "update"), _ok(202)
+    ),
+    ("/t/{slug}/admin/approval-migrations", "GET"): Sample(
+        ("admin:approvals", "read"), query=lambda w: {"workflow": "review"}
+    ),
+    ("/t/{slug}/admin/approval-migrations", "POST"): Sample(
+        ("admin:approvals", "update"),
+        form=lambda w: {"workflow": "review", "from_version": "1", "to_version": "2"},
+    ),
+    ("/t/{slug}/admin/approval-migrations/{migration_id}", "GET"): Sample(
+        ("admin:approvals", "read")
+    ),
+    ("/t/{slug}/admin/approval-migrations/{migration_id}/run", "POST"): Sample(
+        ("admin:approvals", "update"), _ok(303), form=lambda w: {}
     ),
     ("/t/{slug}/api/users", "GET"): Sample(("admin:users", "read")),
     ("/t/{slug}/api/users", "POST"): Sample(
@@ -691,6 +721,15 @@ async def world(
             headers={**headers, "Idempotency-Key": "sweep-world"},
         )
         assert started.status_code == 201, started.text
+        wf_runs = []
+        for _ in range(2):
+            planned = await client.post(
+                f"/t/{slug}/api/workflows/review/migrations",
+                json={"from_version": 1, "to_version": 2},
+                headers=headers,
+            )
+            assert planned.status_code == 201, planned.text
+            wf_runs.append(planned.json()["id"])
         enabled = await client.put(
             f"/t/{slug}/api/plugins/sandbox.messaging",
             json={"settings": {"sender": "担保云"}},
@@ -709,6 +748,7 @@ async def world(
         run_id=runs[0],
         page_run_id=runs[1],
         instance_id=started.json()["instance"]["id"],
+        wf_migration_ids=(wf_runs[0], wf_runs[1]),
         project_id=project.json()["id"],
         project_record_id=for_projects[1],
         tickets=tickets,
@@ -749,6 +789,8 @@ def _path(path: str, world: World) -> str:
         "action": "start",
         "item_id": "00000000-0000-0000-0000-0000000000c1",
         "task_id": "00000000-0000-0000-0000-0000000000c2",
+        "workflow_id": "review",
+        "migration_id": world.wf_migration_ids[1 if page_run else 0],
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 

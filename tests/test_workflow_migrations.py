@@ -213,6 +213,63 @@ async def test_pinned_until_moved_and_the_dry_run_per_approval(
         assert (await admin.get(runs_url(staff))).json()["runs"] == []  # a dry run keeps nothing
 
 
+async def test_the_console_page_maps_and_dry_runs(
+    make_client: ClientFactory, staff: Staff, published: dict[str, str]
+) -> None:
+    page = f"/t/{staff.tenant.slug}/admin/approval-migrations"
+    async with make_client() as admin:
+        csrf = await sign_in(admin, staff.tenant.slug, staff.tenant.admin_email)
+        shown = await admin.get(page, params={"workflow": "review"})
+        assert shown.status_code == 200, shown.text
+        html = shown.text
+        assert "审批版本迁移" in html and "版本 1：3 个进行中的审批" in html
+        # risk_review is gone in version 2: its row says so and offers risk_check.
+        row = html[html.index('data-node="risk_review"') :]
+        row = row[: row.index("</li>")]
+        assert "新版本中没有" in row and 'value="risk_check"' in row
+        unmapped = await admin.post(
+            page,
+            data={
+                "csrf_token": csrf,
+                "workflow": "review",
+                "from_version": "1",
+                "to_version": "2",
+                "action": "dry_run",
+            },
+        )
+        assert unmapped.status_code == 200
+        assert unmapped.text.count('class="cannot-move"') == 2
+        assert "/mapping/risk_review" in unmapped.text
+        mapped = await admin.post(
+            page,
+            data={
+                "csrf_token": csrf,
+                "workflow": "review",
+                "from_version": "1",
+                "to_version": "2",
+                "map.risk_review": "risk_check",
+                "action": "dry_run",
+            },
+        )
+        assert mapped.status_code == 200
+        assert mapped.text.count('class="can-move"') == 3
+        assert "保留原待办和处理人" in mapped.text and staff.email["risk"] in mapped.text
+        bad = await admin.post(
+            page,
+            data={
+                "csrf_token": csrf,
+                "workflow": "review",
+                "from_version": "1",
+                "to_version": "2",
+                "map.risk_review": "end",
+                "action": "dry_run",
+            },
+        )
+        assert bad.status_code == 422 and "/mapping/risk_review" in bad.text
+    async with client_for(make_client, staff, "risk") as (client, _):
+        assert (await client.get(page)).status_code == 403
+
+
 async def test_bad_requests_and_mappings_name_their_entry(
     make_client: ClientFactory, staff: Staff, published: dict[str, str]
 ) -> None:
@@ -328,6 +385,11 @@ async def test_a_run_moves_each_approval_audited_and_once(
     assert again.status_code == 409
     listed = (await admin_call(make_client, staff, "GET", runs_url(staff))).json()["runs"]
     assert [r["id"] for r in listed] == [run["id"]]
+    view = await admin_call(
+        make_client, staff, "GET", f"/t/{staff.tenant.slug}/admin/approval-migrations/{run['id']}"
+    )
+    assert view.status_code == 200 and "已完成" in view.text
+    assert view.text.count("已迁移") >= 3 and "执行迁移" not in view.text
 
 
 async def test_a_run_delivered_twice_moves_nothing_twice(

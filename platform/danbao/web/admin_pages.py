@@ -108,6 +108,7 @@ async def admin_links(request: Request, user: User) -> list[tuple[str, str]]:
         ("admin.plugins", "admin:plugins", "/admin/plugins"),
         ("admin.explain", "admin:users", "/admin/explain"),
         ("admin.simulator", "admin:definitions", "/admin/simulator"),
+        ("admin.approval_migrations", "admin:approvals", "/admin/approval-migrations"),
     ]
     return [
         (key, base + path) for key, res, path in pages if enforcer.allowed(user.roles, res, "read")

@@ -27,6 +27,7 @@ from danbao.web import (
     simulator_page,
     ticket_pages,
     verify_pages,
+    workflow_migration_pages,
 )
 from danbao.web.csrf import check_login_csrf
 from danbao.web.errors import locale_of
@@ -149,6 +150,7 @@ ROUTES = [
     *plugin_pages.ROUTES,
     *approval_pages.ROUTES,
     *simulator_page.ROUTES,
+    *workflow_migration_pages.ROUTES,
     *verify_pages.ROUTES,
     *project_pages.ROUTES,
     *ticket_pages.ROUTES,

@@ -348,3 +348,31 @@ def _carry_take_back(back: dict[str, Any] | None, old: Plan, new: Plan, targets:
         return
     back["node"] = to
     back["run"]["node"] = to
+
+
+def mappable(old: Plan, new: Plan) -> list[dict[str, Any]]:
+    """The old nodes a running approval can stand at or have passed (approval, auto and
+    branch nodes), each with what it becomes by default, whether it changed, and the new
+    nodes it may be mapped to: the rows of the console's mapping editor."""
+    rows = []
+    for node in old.nodes.values():
+        if not (node.is_approval or node.type in ("auto", "branch")):
+            continue
+        same = _Targets(old, new, {}).of(node.id)
+        changed = differences(node, new.node(same)) if same else []
+        rows.append(
+            {
+                "id": node.id,
+                "name": node.name,
+                "kind": kind(node),
+                "default": same,
+                "state": "missing" if same is None else ("changed" if changed else "same"),
+                "changed": changed,
+                "options": [
+                    (n.id, n.name)
+                    for n in new.nodes.values()
+                    if kind(n) == kind(node) and n.split == node.split
+                ],
+            }
+        )
+    return rows

@@ -269,10 +269,12 @@ async def plan(
 
 
 async def get_run(
-    run_id: uuid.UUID, workflow_id: str, *, for_update: bool = False
+    run_id: uuid.UUID, workflow_id: str | None, *, for_update: bool = False
 ) -> WorkflowMigration | None:
-    """The tenant's run of ``workflow_id`` (None for a foreign or missing one alike)."""
-    query = WorkflowMigration.filter(id=run_id, workflow_id=workflow_id)
+    """The tenant's run (of ``workflow_id`` when given); None for a foreign or missing one."""
+    query = WorkflowMigration.filter(id=run_id)
+    if workflow_id is not None:
+        query = query.filter(workflow_id=workflow_id)
     if for_update:
         query = query.select_for_update()
     return await query.first()
