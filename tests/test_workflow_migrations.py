@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import copy
+import datetime as dt
 import uuid
 from typing import Any
 
@@ -15,7 +16,13 @@ import pytest
 from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
-from danbao.db.models import AuditEvent, WorkflowAction, WorkflowInstance, WorkflowTask
+from danbao.db.models import (
+    AuditEvent,
+    WorkflowAction,
+    WorkflowInstance,
+    WorkflowTask,
+    WorkflowTimer,
+)
 from danbao.definitions import Bundle, load_bundle
 from danbao.definitions.versions import get_version
 from danbao.jobs.worker import run_worker
@@ -343,6 +350,21 @@ async def test_a_run_moves_each_approval_audited_and_once(
             )
             assert answer.status_code == 404, (method, answer.text)
 
+    async def timer_for_risk_task() -> None:
+        # A pending due time of the risk officer's task (as the timer table keeps it for
+        # a node with an sla): it must follow the task to its new node id.
+        iid = uuid.UUID(published["pinned"])
+        task = await WorkflowTask.get(instance_id=iid)
+        await WorkflowTimer.create(
+            instance_id=iid,
+            task_key=task.task_key,
+            node_id=task.node_id,
+            kind="timeout",
+            step=0,
+            fire_at=dt.datetime(2030, 1, 1, tzinfo=dt.UTC),
+        )
+
+    await in_tenant(staff, timer_for_risk_task)
     started = await admin_call(make_client, staff, "POST", runs_url(staff, run["id"], "run"))
     assert started.status_code == 202 and started.json()["status"] == "queued"
     await run_worker(REDIS_URL, burst=True, poll_delay=0.05)
@@ -367,10 +389,12 @@ async def test_a_run_moves_each_approval_audited_and_once(
         row = await WorkflowTask.get(instance_id=iid)
         events = await AuditEvent.filter(object_id=published["pinned"], action="workflow.migrate")
         instance = await WorkflowInstance.get(id=iid)
-        return row.node_id, [e.data for e in events], instance.plan_hash
+        timer = await WorkflowTimer.get(instance_id=iid)
+        return row.node_id, [e.data for e in events], instance.plan_hash, timer
 
-    node_id, events, plan_hash = await in_tenant(staff, stored)
+    node_id, events, plan_hash, timer = await in_tenant(staff, stored)
     assert node_id == "risk_check"
+    assert (timer.node_id, timer.status, timer.task_key) == ("risk_check", "pending", task["task"])
     (event,) = events
     assert event["plan"] == plan_hash == fact["to_plan"]
     assert event["facts"][0]["from_plan"] == fact["from_plan"]

@@ -319,8 +319,8 @@ async def cmd_worker(args: argparse.Namespace, settings: Settings) -> int:
     from danbao.guarantee import warning_sweep  # registers the early-warning job, too
     from danbao.jobs.worker import run_worker
     from danbao.records import attachment_purge, migration_job  # noqa: F401 - register jobs
-    from danbao.workflow import sweep  # registers the timer job, too
     from danbao.workflow import migration_job as _workflow_migrations  # noqa: F401
+    from danbao.workflow import sweep  # registers the timer job, too
 
     if not settings.redis_url:
         print(

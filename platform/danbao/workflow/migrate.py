@@ -32,7 +32,7 @@ Pure like the engine: :func:`review` says what would happen (the dry run) and
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from .engine import Env, Result, _Engine
@@ -280,7 +280,7 @@ def migrate(
     found = review(old, new, state, mapping)
     if not found.can_move:
         raise MappingRefused(found.problems)
-    engine = _Engine(env, State.from_json(state.to_json()))
+    engine = _Engine(env, state.clone())
     moved = engine.state
     targets = _Targets(old, new, mapping)
     engine.fact(
@@ -306,16 +306,14 @@ def migrate(
         for node_id, picked in moved.choices.items()
         if (to := targets.of(node_id)) is not None and new.node(to).is_approval
     }
-    for scope in moved.scopes.values():
+    for key, scope in list(moved.scopes.items()):
         branch = targets.of(scope.branch) or scope.branch
-        scope.branch, scope.join = branch, new.node(branch).next or ""
+        moved.scopes[key] = replace(scope, branch=branch, join=new.node(branch).next or "")
     relabelled: list[Task] = []
     reopen = []
     for move in found.moves:
         token = moved.tokens[move.token]
-        _carry_take_back(token.back, old, new, targets)
-        if token.back is not None and not token.back.get("run"):
-            token.back = None
+        token.back = _carry_take_back(token.back, old, new, targets)
         token.node = move.to
         run = moved.runs.get(token.run or "")
         if run is not None and move.tasks == "kept":
@@ -338,16 +336,17 @@ def migrate(
     return Migrated(Result(moved, engine.effects), found, relabelled)
 
 
-def _carry_take_back(back: dict[str, Any] | None, old: Plan, new: Plan, targets: _Targets) -> None:
-    """Keep a take-back offer only onto a node its saved run still fits."""
+def _carry_take_back(
+    back: dict[str, Any] | None, old: Plan, new: Plan, targets: _Targets
+) -> dict[str, Any] | None:
+    """A take-back offer moved onto a node its saved run still fits, else none (a new
+    dict: offers are shared between states and never changed in place)."""
     if back is None:
-        return
+        return None
     to = targets.of(back["node"])
     if to is None or not keeps_run(old.node(back["node"]), new.node(to)):
-        back["run"] = None
-        return
-    back["node"] = to
-    back["run"]["node"] = to
+        return None
+    return {**back, "node": to, "run": {**back["run"], "node": to}}
 
 
 def mappable(old: Plan, new: Plan) -> list[dict[str, Any]]:

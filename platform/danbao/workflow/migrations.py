@@ -32,6 +32,7 @@ from danbao.db.models import (
     WorkflowInstance,
     WorkflowMigration,
     WorkflowTask,
+    WorkflowTimer,
 )
 from danbao.definitions import Bundle
 from danbao.definitions.versions import VersionNotFound, get_version
@@ -377,12 +378,16 @@ async def move_instance(
 
 
 async def relabel(instance: WorkflowInstance, done: Migrated) -> None:
-    """Kept tasks whose node has a new id: their rows (and anything keyed on the task,
-    such as its due time) follow; the task keys and versions stay."""
+    """Kept tasks whose node has a new id: their rows and their pending timers follow (the
+    timer sweep fires a timer only while its task stands at the timer's node); the task
+    keys, versions and due times stay — the deadline belongs to the task."""
     for task in done.relabelled:
         await WorkflowTask.filter(instance_id=instance.id, task_key=task.id).update(
             node_id=task.node
         )
+        await WorkflowTimer.filter(
+            instance_id=instance.id, task_key=task.id, status="pending"
+        ).update(node_id=task.node)
 
 
 async def apply_run(keys: TenantKeys, run_id: uuid.UUID, clock: Clock | None = None) -> str:
