@@ -534,3 +534,16 @@ async def test_an_approver_acting_while_the_run_moves_loses_nothing(
         # Exactly one approval counted and one move, in either order: the approval went on
         # from am_review (on version 1 then moved, or on version 2) to risk_check.
         assert (version, approves, moves, nodes) == (2, 1, 1, {"risk_check"})
+
+
+async def test_openapi_documents_the_migration_routes(make_client: ClientFactory) -> None:
+    async with make_client() as client:
+        document = (await client.get("/t/alpha/api/openapi.json")).json()
+    paths = document["paths"]
+    runs = paths["/t/{slug}/api/workflows/{workflow_id}/migrations"]
+    assert (
+        "mapping"
+        in runs["post"]["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    )
+    assert {"200", "201", "403", "422"} <= set(runs["post"]["responses"])
+    assert "post" in paths["/t/{slug}/api/workflows/{workflow_id}/migrations/{migration_id}/run"]
