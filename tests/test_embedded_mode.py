@@ -357,6 +357,22 @@ def test_the_portal_shows_the_sandbox_code_and_takes_an_application_on_sqlite(
         blank = client.get("/t/qsnd/portal/apply")
     assert project.status_code == 200 and "已提交，等待受理" in project.text
     assert blank.status_code == 200 and 'name="loan_officer"' not in blank.text
+    with httpx.Client(base_url=demo_server, follow_redirects=False, timeout=60) as client:
+        page = client.get("/t/gxdb/portal/login")
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        sent = client.post(
+            "/t/gxdb/portal/login", data={"csrf_token": csrf, "destination": "a@b.cn"}
+        )
+        code = sent.text.split('data-demo-code="')[1].split('"')[0]
+        challenge = sent.text.split('name="challenge" value="')[1].split('"')[0]
+        client.post(
+            "/t/gxdb/portal/login/verify",
+            data={"csrf_token": csrf, "challenge": challenge, "code": code},
+        )
+        gx_form = client.get("/t/gxdb/portal/apply")
+    # 广信's form, without its internal fields; the demo project played at load is not theirs.
+    assert gx_form.status_code == 200 and 'name="applicant_name"' in gx_form.text
+    assert 'name="account_manager"' not in gx_form.text
 
 
 def test_the_demo_opens_on_a_guarantee_in_force(demo_server: str) -> None:
