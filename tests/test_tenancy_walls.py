@@ -35,6 +35,7 @@ LATER_WALLS = (
     importlib.import_module("danbao.db.migrations.0017_project_in_force"),
     importlib.import_module("danbao.db.migrations.0019_portal"),
     importlib.import_module("danbao.db.migrations.0016_workflow_migrations"),
+    importlib.import_module("danbao.db.migrations.0018_project_default"),
 )
 
 

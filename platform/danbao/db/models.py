@@ -907,6 +907,108 @@ class ApplicantSession(TenantModel):
         unique_together = (("tenant_id", "token_hash"),)
 
 
+class ProjectOverdue(TenantModel):
+    """The bank's overdue notice for a project: what the guarantor is obliged to pay and
+    has not yet paid (逾期未代偿). ``open`` until the borrower pays (``cured``) or the
+    guarantor compensates (``compensated``); at most one is open per project."""
+
+    project_id = fields.UUIDField()
+    notice_ref = fields.CharField(max_length=100)
+    notice_date = fields.DateField()
+    overdue_since = fields.DateField()
+    days_overdue = fields.IntField()
+    principal = fields.DecimalField(max_digits=20, decimal_places=2)
+    interest = fields.DecimalField(max_digits=20, decimal_places=2)
+    obliged = fields.DecimalField(max_digits=20, decimal_places=2)  # principal + interest
+    status = fields.CharField(max_length=16, default="open")  # open | cured | compensated
+    cured_on = fields.DateField(null=True)
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    closed_at = fields.DatetimeField(null=True)
+
+    class Meta:
+        table = "project_overdue"
+        indexes = (("tenant_id", "project_id"), ("tenant_id", "status"))
+
+
+class ProjectCompensation(TenantModel):
+    """The guarantor's payment to the bank (代偿) for an overdue notice, carried by an
+    approved approval; one per project, never changed (append-only)."""
+
+    project_id = fields.UUIDField()
+    overdue_id = fields.UUIDField()
+    approval_id = fields.UUIDField()
+    amount = fields.DecimalField(max_digits=20, decimal_places=2)
+    paid_on = fields.DateField()
+    bank_receipt_ref = fields.CharField(max_length=100)
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "project_compensation"
+        unique_together = (("tenant_id", "project_id"),)
+
+
+class ProjectRecovery(TenantModel):
+    """One recovery action (追偿) after compensation: a demand, a lawsuit, an enforcement,
+    or the disposal of collateral; ``open`` while it runs, then ``closed``."""
+
+    project_id = fields.UUIDField()
+    kind = fields.CharField(
+        max_length=24
+    )  # demand | litigation | enforcement | collateral_disposal
+    status = fields.CharField(max_length=16, default="open")  # open | closed
+    started_on = fields.DateField()
+    reference = fields.CharField(max_length=100, null=True)  # case number, letter number
+    note = fields.TextField(default="")
+    closed_on = fields.DateField(null=True)
+    outcome = fields.TextField(default="")
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+    closed_by = fields.UUIDField(null=True)
+
+    class Meta:
+        table = "project_recovery"
+        indexes = (("tenant_id", "project_id"),)
+
+
+class ProjectRecoveryReceipt(TenantModel):
+    """An amount recovered by a recovery action, on a date; never changed (append-only).
+    The project's receipts never sum to more than its compensation."""
+
+    project_id = fields.UUIDField()
+    recovery_id = fields.UUIDField()
+    amount = fields.DecimalField(max_digits=20, decimal_places=2)
+    received_on = fields.DateField()
+    reference = fields.CharField(max_length=100, null=True)
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "project_recovery_receipt"
+        indexes = (("tenant_id", "project_id"), ("tenant_id", "recovery_id"))
+
+
+class ProjectWriteOff(TenantModel):
+    """The loss recognised (损失核销): compensated − recovered at the time, with the
+    evidence the regulator's definition of a loss requires; one per project, append-only."""
+
+    project_id = fields.UUIDField()
+    approval_id = fields.UUIDField()
+    compensated = fields.DecimalField(max_digits=20, decimal_places=2)
+    recovered = fields.DecimalField(max_digits=20, decimal_places=2)
+    loss = fields.DecimalField(max_digits=20, decimal_places=2)
+    written_off_on = fields.DateField()
+    basis = fields.CharField(max_length=24)  # judgment | award_enforcement | other
+    evidence: Any = fields.JSONField(default=list)
+    created_by = fields.UUIDField()
+    created_at = fields.DatetimeField(auto_now_add=True)
+
+    class Meta:
+        table = "project_write_off"
+        unique_together = (("tenant_id", "project_id"),)
+
+
 TENANT_OWNED: tuple[type[TenantModel], ...] = (
     User,
     Session,
@@ -943,5 +1045,10 @@ TENANT_OWNED: tuple[type[TenantModel], ...] = (
     ApplicantCode,
     ApplicantSession,
     WorkflowMigration,
+    ProjectOverdue,
+    ProjectCompensation,
+    ProjectRecovery,
+    ProjectRecoveryReceipt,
+    ProjectWriteOff,
 )
 """Every tenant-owned model; the migrations and the wall tests iterate over it."""

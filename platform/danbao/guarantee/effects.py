@@ -27,6 +27,11 @@ OWN_ROUTES = {
     "issue_letter": "documents",
     "revoke_letter": "documents",
     "confirm_disbursement": "loan",
+    # default (guarantee.default, guarantee.write_off): the bank's notice, the payment, the loss
+    "mark_overdue": "overdue",
+    "cure_overdue": "overdue",
+    "compensate": "compensation",
+    "write_off": "write-off",
 }
 
 

@@ -31,6 +31,7 @@ from danbao.web import (
     callbacks_api,
     checks_api,
     counter_api,
+    default_api,
     documents_api,
     form_editor,
     loan_api,
@@ -478,6 +479,7 @@ ROUTES = [
     *plugins_api.ROUTES,
     *callbacks_api.ROUTES,
     *attachments_api.ROUTES,
+    *default_api.ROUTES,  # before projects_api: /projects/totals
     *projects_api.ROUTES,
     *tickets_api.ROUTES,
     *counter_api.ROUTES,

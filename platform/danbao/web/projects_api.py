@@ -24,6 +24,7 @@ from danbao.guarantee.approval_check import ApprovalNotValid
 from danbao.guarantee.attributes import AttributesInvalid
 from danbao.guarantee.effects import EventHasItsRoute, ReleaseRefused
 from danbao.guarantee.states import State, state_name
+from danbao.guarantee.totals import project_totals
 from danbao.guarantee.transitions import (
     EVENTS,
     NotAllowed,
@@ -243,7 +244,8 @@ async def project_show(request: Request) -> Response:
     summary: One project with its current state and the events that can happen from it
     description: >-
       Each event carries its names, target state, whether it needs approval, and
-      whether the caller may fire it.
+      whether the caller may fire it; totals are the default figures (compensated,
+      recovered, lost, outstanding, obliged_unpaid) and whether they reconcile.
     tags: [projects]
     responses:
       200: {description: The project}
@@ -251,7 +253,9 @@ async def project_show(request: Request) -> Response:
       404: {description: No such project in the caller's scope}
     """
     _, enforcer, user, project = await project_in_scope(request)
-    return JSONResponse(project_json(project, locale_of(request), enforcer, user))
+    body = project_json(project, locale_of(request), enforcer, user)
+    body["totals"] = (await project_totals(project)).as_json()  # default: guarantee.totals
+    return JSONResponse(body)
 
 
 async def project_in_scope(request: Request) -> tuple[Bundle, TenantEnforcer, User, Project]:
