@@ -598,6 +598,67 @@ SAMPLES: dict[tuple[str, str], Sample] = {
         _ok(303),
         form=lambda w: {"assignee_id": w.holder_id, "version": "1"},
     ),
+    # Default and recovery: the world's project is a draft, so the facts that need a later
+    # state are refused past the grant (409), and the made-up recovery action is 404.
+    # The whole path: tests/test_project_default.py.
+    ("/t/{slug}/api/projects/totals", "GET"): Sample(("project:*", "read")),
+    ("/t/{slug}/api/projects/{project_id}/default", "GET"): Sample(("project:*", "read")),
+    ("/t/{slug}/api/projects/{project_id}/overdue", "POST"): Sample(
+        ("project:mark_overdue", "update"),
+        _ok(409),
+        json=lambda w: {
+            "version": 1,
+            "notice_ref": "N-1",
+            "notice_date": "2026-03-01",
+            "days_overdue": 3,
+            "principal": "1000.00",
+            "interest": "0",
+        },
+    ),
+    ("/t/{slug}/api/projects/{project_id}/overdue/cure", "POST"): Sample(
+        ("project:cure_overdue", "update"),
+        _ok(409),
+        json=lambda w: {"version": 1, "cured_on": "2026-03-01"},
+    ),
+    ("/t/{slug}/api/projects/{project_id}/compensation", "POST"): Sample(
+        ("project:compensate", "update"),
+        _ok(409),
+        json=lambda w: {
+            "version": 1,
+            "amount": "1000.00",
+            "paid_on": "2026-03-01",
+            "bank_receipt_ref": "R-1",
+        },
+    ),
+    ("/t/{slug}/api/projects/{project_id}/recoveries", "POST"): Sample(
+        ("project:start_recovery", "update"),
+        _ok(409),
+        json=lambda w: {"kind": "demand", "started_on": "2026-03-01"},
+    ),
+    ("/t/{slug}/api/projects/{project_id}/recoveries/{recovery_id}/receipts", "POST"): Sample(
+        ("project:start_recovery", "update"),
+        _ok(404),
+        json=lambda w: {"amount": "1.00", "received_on": "2026-03-01"},
+    ),
+    ("/t/{slug}/api/projects/{project_id}/recoveries/{recovery_id}/close", "POST"): Sample(
+        ("project:close_recovery", "update"), _ok(404), json=lambda w: {"closed_on": "2026-03-01"}
+    ),
+    ("/t/{slug}/api/projects/{project_id}/write-off", "POST"): Sample(
+        ("project:write_off", "update"),
+        _ok(409),
+        json=lambda w: {
+            "version": 1,
+            "written_off_on": "2026-03-01",
+            "evidence": [
+                {
+                    "kind": "court_judgment",
+                    "reference": "J-1",
+                    "issued_on": "2026-03-01",
+                    "issuer": "法院",
+                }
+            ],
+        },
+    ),
 }
 
 
@@ -631,7 +692,8 @@ async def world(
     tenant, _ = await create_tenant(
         slug, TEMPLATE, admin_email=f"admin@{slug}.test", admin_password=PASSWORD, operator="t"
     )
-    roles = ("admin", "account_manager", "risk_officer")
+    # general_manager: the events no other role of these holds (compensate, write_off).
+    roles = ("admin", "account_manager", "risk_officer", "general_manager")
     holder = f"holder@{slug}.test"
     context = TenantFixture(slug, tenant.id, "", "").context
     with tenant_scope(context):
@@ -791,6 +853,7 @@ def _path(path: str, world: World) -> str:
         "task_id": "00000000-0000-0000-0000-0000000000c2",
         "workflow_id": "review",
         "migration_id": world.wf_migration_ids[1 if page_run else 0],
+        "recovery_id": "00000000-0000-0000-0000-0000000000c1",
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 
