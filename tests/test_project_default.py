@@ -357,6 +357,13 @@ async def test_a_project_from_application_through_default_to_write_off(
         assert Decimal(totals["compensated"]) == Decimal(totals["recovered"]) + Decimal(
             totals["lost"]
         ) + Decimal(totals["outstanding"])
+        timeline = await client.get(projects_url("alpha", pid, "timeline"), params={"limit": 8})
+        told = {e["action"]: (e["title"], e["lines"]) for e in timeline.json()["items"][::-1]}
+        assert told["project.written_off"] == (
+            "损失核销",
+            ["436500.25", "2026-09-30", "仲裁裁决及执行裁定"],
+        )
+        assert told["project.recovery_received"] == ("追回款项", ["500000.25", "2026-07-15"])
         tenant_wide = await client.get(projects_url("alpha", "totals"), params={"year": "2026"})
         assert tenant_wide.status_code == 200, tenant_wide.text
         summed = tenant_wide.json()

@@ -227,10 +227,33 @@ def describe(event: AuditEvent, locale: str, names: Mapping[str, str]) -> Entry:
         lines = [str(data[k]) for k in ("number", "kind", "plugin", "to") if data.get(k)]
     elif prefix == "loan":
         lines = _amount_lines(data, locale)
+    elif event.action in DEFAULT_FACTS:
+        lines = _default_lines(event.action, data, locale)
     if title == f"timeline.{event.action}":  # no name in the catalogue: the code itself
         title = event.action
     category = CATEGORIES.get(prefix, "project" if event.object_type == "project" else "other")
     return Entry(event.seq, event.at, category, event.action, title, actor, lines, link)
+
+
+DEFAULT_FACTS: Mapping[str, tuple[str, ...]] = {
+    "project.overdue_registered": ("notice_ref", "obliged"),
+    "project.overdue_cured": ("cured_on",),
+    "project.compensated": ("amount", "paid_on", "bank_receipt_ref"),
+    "project.recovery_started": ("reference",),
+    "project.recovery_received": ("amount", "received_on"),
+    "project.recovery_closed": ("closed_on", "outcome"),
+    "project.written_off": ("loss", "written_off_on"),
+}
+"""Default and recovery (guarantee.default, recovery, write_off): the figures shown."""
+
+
+def _default_lines(action: str, data: Mapping[str, Any], locale: str) -> list[str]:
+    lines = [str(data[k]) for k in DEFAULT_FACTS[action] if data.get(k)]
+    if action == "project.recovery_started":
+        lines.insert(0, translate(locale, f"project.recovery_kind.{data.get('kind')}"))
+    elif action == "project.written_off":
+        lines.append(translate(locale, f"project.write_off_basis.{data.get('basis')}"))
+    return lines
 
 
 def _approval_lines(data: Mapping[str, Any], locale: str) -> list[str]:
