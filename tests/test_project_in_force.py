@@ -497,6 +497,31 @@ async def test_release_on_the_banks_notice(make_client: ClientFactory, world: Wo
         assert (
             "按月付息、到期还本" in page.text and 'data-section="counter-guarantees"' in page.text
         )
+        # …and takes a repayment and a visit's note from its forms.
+        assert 'data-form="repayment"' in page.text and 'data-form="task-done"' in page.text
+        base = f"/t/{slug}/forms/application/records/{record_id}/documents"
+        form_paid = await client.post(
+            base + "/repayments",
+            data={
+                "csrf_token": csrf,
+                "paid_on": today_in_china().isoformat(),
+                "principal": "100000.00",
+                "interest": "",
+            },
+        )
+        assert form_paid.status_code == 303 and form_paid.headers["location"].endswith("repaid")
+        too_much = await client.post(
+            base + "/repayments",
+            data={"csrf_token": csrf, "paid_on": today_in_china().isoformat(), "principal": "1e9"},
+        )
+        assert too_much.status_code == 422 and "超过贷款余额" in too_much.text
+        first_task = (await client.get(projects_url(slug, pid, "tasks"))).json()["items"][0]
+        noted = await client.post(
+            f"{base}/tasks/{first_task['id']}", data={"csrf_token": csrf, "note": "走访正常"}
+        )
+        assert noted.status_code == 303
+        after = await client.get(base)
+        assert 'data-outstanding="900000.00"' in after.text and "走访正常" in after.text
         no_notice = await post(
             client, csrf, projects_url(slug, pid, "release"), {"version": 9, "basis": "bank_notice"}
         )
@@ -518,7 +543,7 @@ async def test_release_on_the_banks_notice(make_client: ClientFactory, world: Wo
         assert released.status_code == 200, released.text
         loan = released.json()["loan"]
         assert loan["release_notice"] == "工银解保字〔2026〕12号"
-        assert loan["outstanding"] == "1000000.00"  # the bank released it before repayment
+        assert loan["outstanding"] == "900000.00"  # the bank released it before full repayment
     events = await audit_of(world.tenant, pid)
     release = [e for e in events if e.action == "project.transition"][-1]
     assert release.data["event"] == "release" and "工银解保字" in release.data["reason"]

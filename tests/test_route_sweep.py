@@ -573,6 +573,13 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/api/projects/{project_id}/warnings/check", "POST"): Sample(
         ("project:raise_warning", "update"), json=lambda w: {}
     ),
+    # The staff page's in-force forms: the world's record has no project (404 past the grants).
+    ("/t/{slug}/forms/{form_id}/records/{record_id}/documents/repayments", "POST"): Sample(
+        ("project:loan", "update"), _ok(404), form=lambda w: {"principal": "1"}
+    ),
+    ("/t/{slug}/forms/{form_id}/records/{record_id}/documents/tasks/{task_id}", "POST"): Sample(
+        ("project:aftercare", "update"), _ok(404), form=lambda w: {"note": "正常"}
+    ),
     ("/t/{slug}/api/projects/{project_id}/timeline", "GET"): Sample(("project:*", "read")),
     # The staff pages of projects and tickets (their posts answer with a redirect).
     ("/t/{slug}/projects", "GET"): Sample(("project:*", "read")),

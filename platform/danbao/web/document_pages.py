@@ -24,7 +24,8 @@ from danbao.documents.issuing import (
 )
 from danbao.forms.identifiers import today_in_china
 from danbao.guarantee import aftercare, counter, loan
-from danbao.guarantee.states import state_name
+from danbao.guarantee.loan import LIVE
+from danbao.guarantee.states import State, state_name
 from danbao.plugins.errors import PluginError
 from danbao.web.admin_pages import _csrf
 from danbao.web.documents_api import check_fields_visible, issuing_context, may_issue, verify_base
@@ -53,6 +54,11 @@ async def documents_page(request: Request) -> Response:
     in_force = None
     if project is not None and ctx.enforcer.allowed(ctx.user.roles, "project:*", "read"):
         in_force = await in_force_view(project, locale_of(request))
+        in_force["can_repay"] = State(project.state) in LIVE and ctx.enforcer.allowed(
+            ctx.user.roles, "project:loan", "update"
+        )
+        in_force["can_tasks"] = ctx.enforcer.allowed(ctx.user.roles, "project:aftercare", "update")
+        in_force["today"] = today_in_china().isoformat()
     api = f"{cookie_path(request).rstrip('/')}/api/forms/{record.form_id}/records/{record.id}"
     return render(
         request,
