@@ -958,6 +958,24 @@ PORTAL_SAMPLES: dict[tuple[str, str], PortalSample] = {
         _ok(404), form=lambda csrf: {}
     ),
     ("/t/{slug}/portal/api/attachments/{attachment_id}", "GET"): PortalSample(_ok(404)),
+    # Service tickets (the fixture opened two on its project: one to read and answer, one
+    # to close).
+    ("/t/{slug}/portal/projects/{project_id}/tickets", "POST"): PortalSample(
+        _ok(303),
+        form=lambda csrf: {
+            "csrf_token": csrf,
+            "subject": "扫描",
+            "category": "other",
+            "body": "问",
+        },
+    ),
+    ("/t/{slug}/portal/tickets/{ticket_id}", "GET"): PortalSample(),
+    ("/t/{slug}/portal/tickets/{ticket_id}/reply", "POST"): PortalSample(
+        _ok(303), form=lambda csrf: {"csrf_token": csrf, "body": "补充"}
+    ),
+    ("/t/{slug}/portal/tickets/{ticket_id}/act", "POST"): PortalSample(
+        _ok(303), form=lambda csrf: {"csrf_token": csrf, "action": "close", "version": "1"}
+    ),
 }
 
 
@@ -972,6 +990,7 @@ class Applicant:
     csrf: str
     record_id: str
     project_id: str
+    tickets: dict[str, str]
 
 
 @pytest.fixture(scope="module")
@@ -988,13 +1007,23 @@ async def applicant(app: Starlette, world: World) -> Applicant:
             portal(world.slug, "apply"), data=application_form(csrf, action="submit")
         )
         assert draft.status_code == submitted.status_code == 303, submitted.text
+        project_id = submitted.headers["location"].split("/")[-1].split("?")[0]
+        tickets = {}
+        for use in ("show", "act"):
+            opened = await client.post(
+                portal(world.slug, "projects", project_id, "tickets"),
+                data={"csrf_token": csrf, "subject": "扫描", "category": "other", "body": use},
+            )
+            assert opened.status_code == 303, opened.text
+            tickets[use] = opened.headers["location"].split("?")[0].rsplit("/", 1)[1]
         token = client.cookies.get(PORTAL_COOKIE)
     assert token
     return Applicant(
         token,
         csrf,
         draft.headers["location"].split("/")[-1].split("?")[0],
-        submitted.headers["location"].split("/")[-1].split("?")[0],
+        project_id,
+        tickets,
     )
 
 
@@ -1008,6 +1037,11 @@ def _portal_path(path: str, slug: str, applicant: Applicant | None) -> str:
         "attachment_id": "00000000-0000-0000-0000-0000000000a4",
         "form_id": "application",
         "field": "business_licence",
+        "ticket_id": (
+            applicant.tickets["act" if path.endswith("/act") else "show"]
+            if applicant
+            else str(uuid.uuid4())
+        ),
     }
     return re.sub(r"\{([a-z_]+)\}", lambda m: values[m.group(1)], path)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
-from danbao.web import portal_files, portal_pages, portal_signin
+from danbao.web import portal_files, portal_pages, portal_signin, portal_tickets
 
 ROUTES = [
     Route("/login", portal_signin.login, methods=["GET", "POST"]),
@@ -12,4 +12,5 @@ ROUTES = [
     Route("/logout", portal_signin.logout, methods=["POST"]),
     *portal_pages.ROUTES,
     *portal_files.ROUTES,
+    *portal_tickets.ROUTES,
 ]

@@ -21,7 +21,7 @@ from tortoise.transactions import in_transaction
 from danbao.audit import record_event
 from danbao.authz.fields import FieldRule, FieldRules
 from danbao.authz.masking import apply_field_rules
-from danbao.db.models import Project, ProjectDocument, Record, StoredFile, User
+from danbao.db.models import Project, ProjectDocument, Record, ServiceTicket, StoredFile, User
 from danbao.definitions import Bundle
 from danbao.definitions.versions import VersionNotFound, get_version
 from danbao.guarantee import service
@@ -35,6 +35,7 @@ from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.numbering import NoNumberingRule, pattern_for
 from danbao.records.sensitive import open_record
 from danbao.records.validation import FieldError
+from danbao.tickets.sla import CATEGORIES
 from danbao.web.documents_api import check_fields_visible
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.form_pages import build_sections, data_from_form
@@ -92,7 +93,9 @@ def _text(value: Any, locale: str) -> str:
     return "" if value is None else str(value)
 
 
-def _render(request: Request, name: str, context: dict[str, Any], status: int = 200) -> Response:
+def render_portal(
+    request: Request, name: str, context: dict[str, Any], status: int = 200
+) -> Response:
     visitor = visitor_of(request)
     return render(
         request,
@@ -136,7 +139,7 @@ async def home(request: Request) -> Response:
                 else f"{portal_base(request)}/applications/{record.id}",
             }
         )
-    return _render(
+    return render_portal(
         request,
         "portal/home.html",
         {"items": items, "form_title": _text(desk.form.content.get("title"), locale)},
@@ -175,7 +178,7 @@ async def _form_page(
         choices=await choices_for(form),
     )
     base = portal_base(request)
-    return _render(
+    return render_portal(
         request,
         "portal/application.html",
         {
@@ -340,7 +343,7 @@ async def _submit(request: Request, desk: Desk, form: FormDefinition, record: Re
 # ---------------------------------------------------------------- a project
 
 
-async def _owned_project(request: Request) -> tuple[Project, Record]:
+async def owned_project(request: Request) -> tuple[Project, Record]:
     found = await ownership.project_of(
         visitor_of(request).signed_in, request.path_params["project_id"]
     )
@@ -373,7 +376,7 @@ def _sign_links(flows: list[dict[str, Any]], subject: Subject | None) -> list[di
 async def project_page(request: Request) -> Response:
     desk = await desk_of(request)
     locale = locale_of(request)
-    project, record = await _owned_project(request)
+    project, record = await owned_project(request)
     await open_record(services_of(request).keys, record)
     documents = await ownership.documents_of(project)
     try:
@@ -384,7 +387,7 @@ async def project_page(request: Request) -> Response:
     loan, repayments = await receipts.loan_and_repayments(project)
     shown = progress.shown_state(project.state, record)
     base = f"{portal_base(request)}/projects/{project.id}"
-    return _render(
+    return render_portal(
         request,
         "portal/project.html",
         {
@@ -426,6 +429,12 @@ async def project_page(request: Request) -> Response:
                 for r in repayments
             ],
             "application_url": f"{portal_base(request)}/applications/{record.id}",
+            "tickets": await ServiceTicket.filter(
+                project_id=project.id,
+                opened_by_kind="applicant",
+                opened_by=visitor_of(request).signed_in.id,
+            ).order_by("-created_at"),
+            "ticket_categories": CATEGORIES,
             "notice": request.query_params.get("done"),
         },
     )
@@ -434,7 +443,7 @@ async def project_page(request: Request) -> Response:
 @portal_endpoint()
 async def document_pdf(request: Request) -> Response:
     desk = await desk_of(request)
-    project, _ = await _owned_project(request)
+    project, _ = await owned_project(request)
     wanted = request.path_params["document_id"]
     row: ProjectDocument | None = next(
         (d for d in await ownership.documents_of(project) if str(d.id) == wanted), None
@@ -464,7 +473,7 @@ async def document_pdf(request: Request) -> Response:
 @portal_endpoint()
 async def receipt(request: Request) -> Response:
     """A repayment's receipt (还款回执) as a PDF: the applicant's own project's payment only."""
-    project, _ = await _owned_project(request)
+    project, _ = await owned_project(request)
     _, repayments = await receipts.loan_and_repayments(project)
     wanted = request.path_params["repayment_id"]
     found = next((r for r in repayments if str(r.id) == wanted), None)

@@ -34,7 +34,7 @@ from danbao.web.tickets_api import (
 )
 
 PER_PAGE = 20
-TABS = ("mine", "all", "overdue")
+TABS = ("mine", "unassigned", "all", "overdue")
 
 
 def _base(request: Request) -> str:
@@ -58,6 +58,8 @@ async def tickets_page(request: Request) -> Response:
     now = _now()
     queries = {
         "mine": seen.filter(assignee_id=user.id, status__in=[s.value for s in LIVE]),
+        # Applicants' tickets on projects without an account manager wait here to be taken.
+        "unassigned": seen.filter(assignee_id__isnull=True, status__in=[s.value for s in LIVE]),
         "all": seen,
         "overdue": overdue_filter(seen, now),
     }
