@@ -49,34 +49,22 @@ def source(fn: Source) -> Source:
     return fn
 
 
+async def _ids(rows: Any) -> list[str]:
+    return [str(i) for i in await rows.values_list("id", flat=True)]
+
+
 @source
 async def _approvals(project: Project) -> list[str]:
-    ids = await WorkflowInstance.filter(record_id=project.record_id).values_list("id", flat=True)
-    return [str(i) for i in ids]
+    return await _ids(WorkflowInstance.filter(record_id=project.record_id))
 
 
 @source
-async def _documents(project: Project) -> list[str]:
-    ids = await ProjectDocument.filter(project_id=project.id).values_list("id", flat=True)
-    return [str(i) for i in ids]
-
-
-@source
-async def _tickets(project: Project) -> list[str]:
-    ids = await ServiceTicket.filter(project_id=project.id).values_list("id", flat=True)
-    return [str(i) for i in ids]
-
-
-@source
-async def _counter_guarantees(project: Project) -> list[str]:
-    ids = await CounterGuarantee.filter(project_id=project.id).values_list("id", flat=True)
-    return [str(i) for i in ids]
-
-
-@source
-async def _aftercare(project: Project) -> list[str]:
-    ids = await AftercareTask.filter(project_id=project.id).values_list("id", flat=True)
-    return [str(i) for i in ids]
+async def _project_rows(project: Project) -> list[str]:
+    """Documents, tickets, counter-guarantees and post-loan tasks: rows with their own ids."""
+    found: list[str] = []
+    for model in (ProjectDocument, ServiceTicket, CounterGuarantee, AftercareTask):
+        found += await _ids(model.filter(project_id=project.id))
+    return found
 
 
 async def related_objects(project: Project) -> list[str]:

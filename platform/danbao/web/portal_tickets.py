@@ -18,11 +18,12 @@ from tortoise.queryset import QuerySet
 from danbao.db.models import Applicant, ServiceTicket, TicketReply
 from danbao.tickets import service
 from danbao.tickets.service import Actor
-from danbao.tickets.states import OPENER_ACTIONS, ActionNotAllowed, Status, plan, status_name
+from danbao.tickets.states import ACTIONS, OPENER_ACTIONS, Status, status_name
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.notify import deliver_ids_later
 from danbao.web.portal_endpoint import portal_base, portal_endpoint, visitor_of
 from danbao.web.portal_pages import desk_of, owned_project, render_portal
+from danbao.web.ticket_refusals import REFUSED, found, refusal
 
 
 def mine(applicant: Applicant) -> QuerySet[ServiceTicket]:
@@ -47,17 +48,12 @@ def _now() -> dt.datetime:
 
 
 def _back(request: Request, change: service.Change | None, done: str) -> Response:
-    if change is None:
-        raise HttpError(404, "not_found")
+    change = found(change)
     return RedirectResponse(
         f"{portal_base(request)}/tickets/{change.ticket.id}?done={done}",
         303,
         background=deliver_ids_later(request, change.notify),
     )
-
-
-def _invalid(exc: service.Invalid) -> HttpError:
-    return HttpError(422, "invalid", details=[{"pointer": p, "message": m} for p, m in exc.faults])
 
 
 @portal_endpoint()
@@ -69,8 +65,8 @@ async def open_ticket(request: Request) -> Response:
     body = {k: str(form.get(k) or "") for k in ("subject", "category", "body")}
     try:
         change = await service.open_ticket(desk.bundle.tenant, project, actor, body, now=_now())
-    except service.Invalid as exc:
-        raise _invalid(exc) from exc
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
     return _back(request, change, "opened")
 
 
@@ -91,21 +87,11 @@ async def ticket_page(request: Request) -> Response:
             "replies": replies,
             "applicant_id": applicant.id,
             "can_reply": status is not Status.CLOSED,
-            "actions": [
-                a for a in ("reopen", "close") if a in OPENER_ACTIONS and _allowed(a, status)
-            ],
+            "actions": [a for a in sorted(OPENER_ACTIONS) if status in ACTIONS[a][0]],
             "project_url": f"{portal_base(request)}/projects/{ticket.project_id}",
             "notice": request.query_params.get("done"),
         },
     )
-
-
-def _allowed(action: str, status: Status) -> bool:
-    try:
-        plan(status.value, action)
-    except ActionNotAllowed:
-        return False
-    return True
 
 
 @portal_endpoint()
@@ -121,10 +107,8 @@ async def reply(request: Request) -> Response:
             now=_now(),
             visible=mine(applicant),
         )
-    except service.Invalid as exc:
-        raise _invalid(exc) from exc
-    except service.Closed as exc:
-        raise HttpError(409, "ticket_closed") from exc
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
     return _back(request, change, "replied")
 
 
@@ -148,13 +132,8 @@ async def act(request: Request) -> Response:
             now=_now(),
             visible=mine(applicant),
         )
-    except service.StaleVersion as exc:
-        params = {"number": exc.ticket.number, "version": exc.ticket.version}
-        raise HttpError(409, "ticket_stale", params=params) from exc
-    except ActionNotAllowed as exc:
-        allowed = ", ".join(s.value for s in exc.allowed_from)
-        params = {"action": action, "status": exc.status.value, "allowed": allowed}
-        raise HttpError(409, "ticket_not_allowed", params=params) from exc
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
     return _back(request, change, action)
 
 

@@ -25,7 +25,7 @@ from danbao.guarantee.states import State, state_name
 from danbao.guarantee.timeline import timeline
 from danbao.guarantee.transitions import EVENTS, NotAllowed
 from danbao.tickets import sla
-from danbao.tickets.service import Actor, Invalid, open_ticket
+from danbao.tickets.service import Actor, open_ticket
 from danbao.web.admin_pages import _csrf
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import check_allowed, require_active
@@ -33,6 +33,7 @@ from danbao.web.notify import deliver_ids_later
 from danbao.web.projects_api import project_in_scope, project_json, transition_refused
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, tenant_endpoint
+from danbao.web.ticket_refusals import REFUSED, refusal
 from danbao.web.timeline_api import paging
 
 PER_PAGE = 20
@@ -157,9 +158,8 @@ async def project_ticket_page(request: Request) -> Response:
         change = await open_ticket(
             bundle.tenant, project, Actor("staff", user.id), body, now=_now()
         )
-    except Invalid as exc:
-        details = [{"pointer": p, "message": m} for p, m in exc.faults]
-        raise HttpError(422, "invalid", details=details) from exc
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
     return RedirectResponse(
         f"{_base(request)}/tickets/{change.ticket.id}?done=opened",
         303,

@@ -17,18 +17,18 @@ from starlette.routing import Route
 from danbao.db.models import TicketReply, User
 from danbao.tickets import service
 from danbao.tickets.service import Actor
-from danbao.tickets.states import ACTIONS, LIVE, ActionNotAllowed, Status
+from danbao.tickets.states import ACTIONS, LIVE, Status
 from danbao.web.admin_pages import _csrf
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import require_active
 from danbao.web.notify import deliver_ids_later
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, tenant_endpoint
+from danbao.web.ticket_refusals import REFUSED, found, refusal
 from danbao.web.tickets_api import (
     RESOURCE,
     assignee_of,
     overdue_filter,
-    stale_refusal,
     ticket_json,
     visible_tickets,
 )
@@ -147,8 +147,7 @@ def _version(form: dict[str, str]) -> int:
 
 
 def _back(request: Request, change: service.Change | None, done: str) -> Response:
-    if change is None:
-        raise HttpError(404, "not_found")
+    change = found(change)
     return RedirectResponse(
         f"{_base(request)}/tickets/{change.ticket.id}?done={done}",
         303,
@@ -169,11 +168,8 @@ async def reply_page(request: Request) -> Response:
             now=_now(),
             visible=await visible_tickets(enforcer, user),
         )
-    except service.Invalid as exc:
-        details = [{"pointer": p, "message": m} for p, m in exc.faults]
-        raise HttpError(422, "invalid", details=details) from exc
-    except service.Closed as exc:
-        raise HttpError(409, "ticket_closed") from exc
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
     return _back(request, change, "replied")
 
 
@@ -193,12 +189,8 @@ async def action_page(request: Request) -> Response:
             now=_now(),
             visible=await visible_tickets(enforcer, user),
         )
-    except service.StaleVersion as exc:
-        raise stale_refusal(exc, locale_of(request)) from exc
-    except ActionNotAllowed as exc:
-        allowed = ", ".join(s.value for s in exc.allowed_from)
-        params = {"action": action, "status": exc.status.value, "allowed": allowed}
-        raise HttpError(409, "ticket_not_allowed", params=params) from exc
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
     return _back(request, change, action)
 
 
@@ -216,10 +208,8 @@ async def assign_page(request: Request) -> Response:
             now=_now(),
             visible=await visible_tickets(enforcer, user),
         )
-    except service.StaleVersion as exc:
-        raise stale_refusal(exc, locale_of(request)) from exc
-    except service.Closed as exc:
-        raise HttpError(409, "ticket_closed") from exc
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
     return _back(request, change, "assigned")
 
 

@@ -25,11 +25,12 @@ from danbao.definitions import Bundle
 from danbao.guarantee.access import visible_projects
 from danbao.tickets import service, sla
 from danbao.tickets.service import Actor
-from danbao.tickets.states import ACTIONS, LIVE, ActionNotAllowed, Status, status_name
+from danbao.tickets.states import ACTIONS, LIVE, Status, status_name
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import read_json, require_active
 from danbao.web.notify import deliver_ids_later
 from danbao.web.tenant_endpoint import tenant_endpoint
+from danbao.web.ticket_refusals import REFUSED, found, refusal
 
 MAX_PER_PAGE = 100
 DEFAULT_PER_PAGE = 20
@@ -219,8 +220,8 @@ async def ticket_open(request: Request) -> Response:
         change = await service.open_ticket(
             bundle.tenant, project, Actor("staff", user.id), body, now=_now(), assignee=assignee
         )
-    except service.Invalid as exc:
-        raise _invalid(exc) from exc
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
     return _answer(request, change, status_code=201)
 
 
@@ -228,14 +229,8 @@ async def assignee_of(enforcer: TenantEnforcer, raw: Any) -> User:
     """An active user of the tenant who may read tickets; else 422 at /assignee_id."""
     user = await User.get_in_tenant(_uuid(raw, "/assignee_id"))
     if user is None or not user.is_active or not enforcer.allowed(user.roles, RESOURCE, "read"):
-        message = "an active user who may read tickets"
-        raise HttpError(422, "invalid", details=[{"pointer": "/assignee_id", "message": message}])
+        raise refusal(service.BadAssignee(str(raw)), "zh-CN")
     return user
-
-
-def _invalid(exc: service.Invalid) -> HttpError:
-    details = [{"pointer": p, "message": m} for p, m in exc.faults]
-    return HttpError(422, "invalid", details=details)
 
 
 def _answer(request: Request, change: service.Change, status_code: int = 200) -> Response:
@@ -283,19 +278,6 @@ def _version(body: dict[str, Any]) -> int:
     return version
 
 
-def stale_refusal(exc: service.StaleVersion, locale: str) -> HttpError:
-    ticket = exc.ticket
-    params = {"number": ticket.number, "version": ticket.version}
-    details = [
-        {
-            "status": ticket.status,
-            "version": ticket.version,
-            "name": status_name(ticket.status, locale),
-        }
-    ]
-    return HttpError(409, "ticket_stale", params=params, details=details)
-
-
 @tenant_endpoint()
 async def ticket_reply(request: Request) -> Response:
     """
@@ -334,13 +316,9 @@ async def ticket_reply(request: Request) -> Response:
             now=_now(),
             visible=await visible_tickets(enforcer, user),
         )
-    except service.Invalid as exc:
-        raise _invalid(exc) from exc
-    except service.Closed as exc:
-        raise HttpError(409, "ticket_closed") from exc
-    if change is None:
-        raise HttpError(404, "not_found")
-    return _answer(request, change)
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
+    return _answer(request, found(change))
 
 
 @tenant_endpoint()
@@ -377,13 +355,9 @@ async def ticket_assign(request: Request) -> Response:
             now=_now(),
             visible=await visible_tickets(enforcer, user),
         )
-    except service.StaleVersion as exc:
-        raise stale_refusal(exc, locale_of(request)) from exc
-    except service.Closed as exc:
-        raise HttpError(409, "ticket_closed") from exc
-    if change is None:
-        raise HttpError(404, "not_found")
-    return _answer(request, change)
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
+    return _answer(request, found(change))
 
 
 @tenant_endpoint()
@@ -410,7 +384,6 @@ async def ticket_action(request: Request) -> Response:
         params = {"action": action[:50], "actions": ", ".join(ACTIONS)}
         raise HttpError(404, "ticket_unknown_action", params=params)
     version = _version(await _body(request))
-    locale = locale_of(request)
     try:
         change = await service.act(
             _uuid(request.path_params["ticket_id"]),
@@ -420,15 +393,9 @@ async def ticket_action(request: Request) -> Response:
             now=_now(),
             visible=await visible_tickets(enforcer, user),
         )
-    except service.StaleVersion as exc:
-        raise stale_refusal(exc, locale) from exc
-    except ActionNotAllowed as exc:
-        allowed = ", ".join(s.value for s in exc.allowed_from)
-        params = {"action": action, "status": exc.status.value, "allowed": allowed}
-        raise HttpError(409, "ticket_not_allowed", params=params) from exc
-    if change is None:
-        raise HttpError(404, "not_found")
-    return _answer(request, change)
+    except REFUSED as exc:
+        raise refusal(exc, locale_of(request)) from exc
+    return _answer(request, found(change))
 
 
 ROUTES = [
