@@ -401,3 +401,24 @@ def test_the_demo_opens_on_a_guarantee_in_force(demo_server: str) -> None:
     letter = next(d for d in documents.json()["items"] if d["kind"] == "letter")
     page = httpx.get(f"{demo_server}/t/gxdb/verify/{letter['verify_token']}")
     assert 'data-status="valid"' in page.text
+
+
+def test_the_demo_has_a_default_in_recovery(demo_server: str) -> None:
+    """demo.json's second gxdb project, played at load past its default: compensated on
+    the chain's approval, partly recovered, the totals reconciled."""
+    with httpx.Client(base_url=demo_server) as client:
+        signed_in = client.post(
+            "/t/gxdb/api/session",
+            json={"email": "legal@gxdb.demo", "password": "Danbao-demo-2026"},
+        )
+        assert signed_in.status_code == 200
+        listed = client.get("/t/gxdb/api/projects", params={"state": "RECOVERING"}).json()
+        assert listed["total"] == 1
+        pid = listed["items"][0]["id"]
+        totals = client.get(f"/t/gxdb/api/projects/{pid}/default").json()["totals"]
+    assert (totals["compensated"], totals["recovered"], totals["outstanding"]) == (
+        "918250.00",
+        "350000.00",
+        "568250.00",
+    )
+    assert totals["reconciled"]

@@ -6,7 +6,10 @@ and the letter issued with the tenant's seal, the bank's disbursement a few mont
 with its schedule, the instalments already due repaid on their dates, one visit done.
 
 So ``make demo`` opens on a guarantee 在保 with a schedule, repayments, counter-
-guarantees with their coverage, post-loan tasks and a letter whose QR code verifies.
+guarantees with their coverage, post-loan tasks and a letter whose QR code verifies. A
+spec with ``default`` goes on: the borrower stops paying after ``repaid_instalments``,
+the bank's overdue notice is registered, the guarantor compensates on a second run of
+its approval chain, and recovery actions bring part of it back (追偿中, partial recovery).
 Idempotent: a guarantor that has any project already is left alone.
 """
 
@@ -16,6 +19,7 @@ import datetime as dt
 import uuid
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from decimal import Decimal
 from typing import Any
 
 from tortoise.transactions import in_transaction
@@ -26,7 +30,7 @@ from danbao.db.models import Project, Record, Tenant, User, WorkflowInstance, Wo
 from danbao.definitions import Bundle
 from danbao.documents.issuing import issue
 from danbao.forms.identifiers import today_in_china
-from danbao.guarantee import aftercare, counter, loan
+from danbao.guarantee import aftercare, counter, default, loan, recovery
 from danbao.guarantee.service import apply_event, create_from_record
 from danbao.guarantee.values import add_months
 from danbao.plugins.gateway import PluginGateway
@@ -143,6 +147,8 @@ class Story:
                     issued_by=str(who.id),
                 )
         await self._in_force(project.id, spec["loan"], am, finance)
+        if "default" in spec:
+            await self._default(project.id, record.id, form, spec, risk, finance)
         return project.number
 
     async def _opened(self, record_id: uuid.UUID, form: FormDefinition) -> Record:
@@ -200,7 +206,9 @@ class Story:
             )
             await loan.disburse(project, values, am, aftercare.rules_of(self.bundle.tenant))
             lines = (await loan.statement(project, today) or {}).get("schedule", [])
-        for line in [x for x in lines if dt.date.fromisoformat(x["due_on"]) <= today]:
+        due = [x for x in lines if dt.date.fromisoformat(x["due_on"]) <= today]
+        # A borrower who stopped paying (the default story) repaid only its first lines.
+        for line in due[: spec.get("repaid_instalments", len(due))]:
             async with self.acting(finance):
                 project = await Project.get(id=project_id)
                 await loan.repay(
@@ -220,6 +228,84 @@ class Story:
             first = next((t for t in await aftercare.tasks_of(project) if t.due_on <= today), None)
             if first is not None:
                 await aftercare.complete(project, first.id, spec["visit_note"], am)
+
+    async def _default(
+        self,
+        project_id: uuid.UUID,
+        record_id: uuid.UUID,
+        form: FormDefinition,
+        spec: dict[str, Any],
+        risk: User,
+        finance: User,
+    ) -> None:
+        """The borrower stopped paying: the bank's notice (the whole outstanding principal
+        called in, the guarantor's share), compensation carried by a second run of the
+        approval chain, then recovery actions that bring back part of it."""
+        plan = spec["default"]
+        legal = await self.user(plan["legal"])
+        today = today_in_china()
+        async with self.acting(risk):
+            project = await Project.get(id=project_id)
+            late, _ = await loan.overdue(project, today)  # days since the oldest unpaid line
+            since = today - dt.timedelta(days=late)
+            days = max(1, min(int(plan["days_overdue"]), late))
+            notice = default.OverdueNotice(
+                plan["notice_ref"],
+                since + dt.timedelta(days=days),
+                days,
+                await loan.liability(project),
+                Decimal(plan["interest"]),
+            )
+            await default.register_overdue(
+                project.id, notice, expected_version=project.version, user=risk
+            )
+        approval = await self.approval(record_id, form, spec, f"compensation-{record_id}")
+        paid_on = min(today, notice.notice_date + dt.timedelta(days=int(plan["paid_after_days"])))
+        async with self.acting(finance):
+            project = await Project.get(id=project_id)
+            payment = default.Payment(notice.obliged, paid_on, plan["bank_receipt_ref"])
+            await default.compensate(
+                project.id,
+                payment,
+                approval_id=approval,
+                expected_version=project.version,
+                user=finance,
+                reason="银行逾期通知已核实，经审批代偿",
+            )
+        async with self.acting(legal):
+            project = await Project.get(id=project_id)
+            await apply_event(project.id, "start_recovery", expected_version=None, user=legal)
+            on = paid_on
+            for step in plan["recoveries"]:
+                on = min(today, on + dt.timedelta(days=int(step["after_days"])))
+                action = recovery.Action(step["kind"], on, step.get("reference"), step["note"])
+                started = await recovery.start_action(project.id, action, user=legal)
+                assert started is not None
+                for got in step.get("receipts", []):
+                    on = min(today, on + dt.timedelta(days=int(got["after_days"])))
+                    receipt = recovery.Receipt(Decimal(got["amount"]), on, got.get("reference"))
+                    await recovery.record_receipt(project.id, started[1].id, receipt, user=legal)
+
+    async def approval(
+        self, record_id: uuid.UUID, form: FormDefinition, spec: dict[str, Any], key: str
+    ) -> uuid.UUID:
+        """A run of the guarantor's approval chain on the record, to its end; its id."""
+        am = await self.user(spec["account_manager"])
+        async with self.acting(am):
+            record = await self._opened(record_id, form)
+            instance = await start_instance(
+                bundle=self.bundle,
+                version=self.version,
+                workflow_id=spec["workflow"],
+                record_id=record_id,
+                submitter_id=am.id,
+                data=record.data,
+                sensitive=form.sensitive_fields,
+                idempotency_key=f"demo-{key}",
+            )
+        approval = uuid.UUID(instance.instance_id)
+        await self._approve(approval, record_id, form)
+        return approval
 
 
 async def seed_projects(
