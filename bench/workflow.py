@@ -181,7 +181,7 @@ _STATE_JSON = WorkflowInstance._meta.fields_map["state"]
 
 def save(state: State) -> bytes:
     """What the store writes for an instance after an action: its state, encoded as the
-    ``state`` column encodes it (tortoise's JSONField: compact ``json.dumps``)."""
+    ``state`` column encodes it (its own encoder: compact JSON by msgspec, db/models.py)."""
     return cast(str, _STATE_JSON.encoder(state.to_json())).encode()
 
 

@@ -6,12 +6,14 @@ from __future__ import annotations
 import copy
 import dataclasses
 import json
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from tortoise.fields import JSONField
 
+from danbao.db.models import WorkflowInstance
 from danbao.workflow import Action, Refused, State, act
 from tests.workflow_helpers import Run, chain, node, role
 
@@ -173,6 +175,9 @@ def random_chain() -> Any:
     )
 
 
+STATE_COLUMN = cast(JSONField[Any], WorkflowInstance._meta.fields_map["state"])
+
+
 def check_invariants(run: Run) -> None:
     state = run.state
     seen = set()
@@ -197,6 +202,10 @@ def check_invariants(run: Run) -> None:
     assert type(state).from_json(state.to_json()) == state
     # to_json is dataclasses.asdict without its deep copies: the same JSON.
     assert state.to_json() == json.loads(json.dumps(dataclasses.asdict(state)))
+    # The row's column (msgspec) writes what tortoise's default json.dumps wrote, as JSON.
+    saved = STATE_COLUMN.encoder(state.to_json())
+    assert json.loads(saved) == json.loads(json.dumps(state.to_json(), separators=(",", ":")))
+    assert type(state).from_json(STATE_COLUMN.decoder(saved)) == state
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])

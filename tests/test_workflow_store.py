@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import asyncio
 import datetime as dt
+import json
 import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 
 import pytest
+from tortoise import connections
 from tortoise.transactions import in_transaction
 
 from danbao.db.models import AuditEvent, Record, WorkflowAction, WorkflowInstance, WorkflowTask
@@ -314,3 +316,28 @@ async def test_due_times_count_working_days(place: Place) -> None:
 
     (task,) = await place.as_("a", mine)
     assert dt.datetime.fromisoformat(task["due_at"]) == dt.datetime(2026, 10, 9, 10, tzinfo=CHINA)
+
+
+async def test_the_state_column_keeps_any_text_through_postgresql(place: Place) -> None:
+    """The state column's own encoder (msgspec, UTF-8 as is) through jsonb and back."""
+    bundle = two_step(place, "all")
+    body = await place.start(bundle)
+    instance = body["instance"]["id"]
+    task = task_of(body, place, "a")
+    opinion = '同意。"引号" \\ 反斜杠\n换行\t\u2028 🙂'
+    await place.act(
+        "a", bundle, instance, "approve", "k1", task=task["task"], version=1, comment=opinion
+    )
+
+    async def stored() -> tuple[dict[str, Any], str]:
+        inst = await WorkflowInstance.get(id=uuid.UUID(instance))
+        conn = connections.get("default")
+        raw = await conn.execute_query_dict(
+            "SELECT state::text AS s FROM workflow_instance WHERE id = $1", [instance]
+        )
+        return inst.state, raw[0]["s"]
+
+    state, text = await place.as_("sub", stored)
+    (seat,) = [s for r in state["runs"].values() for s in r["seats"] if s["decision"] != "pending"]
+    assert seat["comment"] == opinion
+    assert json.loads(text) == state  # jsonb holds what the column wrote, as JSON
