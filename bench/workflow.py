@@ -181,8 +181,9 @@ _STATE_JSON = WorkflowInstance._meta.fields_map["state"]
 
 def save(state: State) -> bytes:
     """What the store writes for an instance after an action: its state, encoded as the
-    ``state`` column encodes it (its own encoder: compact JSON by msgspec, db/models.py)."""
-    return cast(str, _STATE_JSON.encoder(state.to_json())).encode()
+    ``state`` column encodes it (its own encoder: compact JSON by msgspec, db/models.py,
+    given the ``State`` itself as the store gives it: the JSON of ``State.to_json()``)."""
+    return cast(str, _STATE_JSON.encoder(state)).encode()
 
 
 def run_ours(

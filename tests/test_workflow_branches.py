@@ -204,6 +204,8 @@ def check_invariants(run: Run) -> None:
     assert state.to_json() == json.loads(json.dumps(dataclasses.asdict(state)))
     # The row's column (msgspec) writes what tortoise's default json.dumps wrote, as JSON.
     saved = STATE_COLUMN.encoder(state.to_json())
+    # The store gives the column the State itself: the same bytes as its JSON.
+    assert STATE_COLUMN.encoder(state) == saved
     assert json.loads(saved) == json.loads(json.dumps(state.to_json(), separators=(",", ":")))
     assert type(state).from_json(STATE_COLUMN.decoder(saved)) == state
 

@@ -427,9 +427,12 @@ def _tree_json(value: Any) -> str:
     by construction (the workflow state): it decodes to what tortoise's default
     (``json.dumps``) writes, but is several times faster — the state is written after every
     action and its encoding was the largest part of an approval's engine time
-    (bench/workflow.py). Unlike ``json.dumps`` it writes non-ASCII as UTF-8, not ``\\u``
-    escapes, and would write a NaN as ``null``: the state holds no floats. msgspec, not
-    orjson: installing orjson would switch tortoise's default JSON for every model."""
+    (bench/workflow.py). It also takes the engine's ``State`` itself (msgspec walks
+    dataclasses field by field, as ``State.to_json`` does): the same JSON without building
+    the dict first, which the store's save after every action spares. Unlike ``json.dumps``
+    it writes non-ASCII as UTF-8, not ``\\u`` escapes, and would write a NaN as ``null``:
+    the state holds no floats. msgspec, not orjson: installing orjson would switch
+    tortoise's default JSON for every model."""
     return _TREE_ENCODER.encode(value).decode()
 
 
@@ -441,7 +444,9 @@ class WorkflowInstance(TenantModel):
     """One approval of a record, pinned to the compiled plan of its chain.
 
     ``state`` is the engine state (live tokens, runs and tasks, the path for returns),
-    never the history; ``revision`` counts the actions applied.
+    never the history; ``revision`` counts the actions applied. Read from the row it is the
+    JSON (``State.from_json`` makes the state of it); the store writes the ``State`` itself,
+    which the column encodes as that JSON, and leaves it on the object it wrote.
     """
 
     workflow_id = fields.CharField(max_length=63)

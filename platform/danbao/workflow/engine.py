@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from . import admin, claims, timeouts, urge
-from .people import Chosen, People, named_in_fields, resolve
+from .people import Chosen, People, named_in_fields, resolve, resolve_ids
 from .plan import AssigneeRule, Enclosure, Node, Plan
 from .refusals import Refused
 from .rules import evaluate
@@ -242,16 +242,17 @@ class _Engine:
                 picked = [self.person(key) for key in choices.get(node.id, ())]
                 allowed = candidates.get(rule.candidates)
                 if allowed is None:
-                    allowed = candidates[rule.candidates] = {
-                        c.user
-                        for candidate in rule.candidates
-                        for c in resolve(
-                            candidate,
-                            self.env.people,
-                            submitter=self.state.submitter,
-                            data=self.env.data,
+                    allowed = candidates[rule.candidates] = set().union(
+                        *(
+                            resolve_ids(
+                                candidate,
+                                self.env.people,
+                                submitter=self.state.submitter,
+                                data=self.env.data,
+                            )
+                            for candidate in rule.candidates
                         )
-                    }
+                    )
                 outside = [p for p in picked if p not in allowed]
                 if outside:
                     raise Refused("bad_choice", f"{node.id}: {outside[0]} is not a candidate")

@@ -158,6 +158,16 @@ def resolve(
     return []
 
 
+def resolve_ids(
+    rule: AssigneeRule, people: People, *, submitter: str, data: Mapping[str, Any]
+) -> set[str]:
+    """Who ``resolve`` names, without the reasons: checking a submitter's choices needs only
+    who, and a role's holders (the common candidates) then cost no reason each."""
+    if rule.kind == "role":
+        return {p.id for p in people.with_role(rule.value or "")}
+    return {c.user for c in resolve(rule, people, submitter=submitter, data=data)}
+
+
 def _manager_chain(
     rule: AssigneeRule, people: People, submitter: str, department: str | None
 ) -> list[Chosen]:

@@ -159,7 +159,7 @@ async def start_instance(
         record_id=record_id,
         submitter_id=submitter_id,
         status=result.state.status,
-        state=result.state.to_json(),
+        state=result.state,  # the column encodes the State itself (db/models.py)
         revision=1,
         finished_at=_now(clock) if result.state.status != "running" else None,
     )
@@ -228,7 +228,8 @@ async def act_on(
         except Refused as exc:
             raise ActionInvalid(exc.message) from None
     instance.revision += 1
-    instance.state = result.state.to_json()
+    # The column encodes the State itself, as its JSON (db/models.py): no dict built per action.
+    instance.state = result.state
     instance.status = result.state.status
     if result.state.status not in ("running", "returned"):
         instance.finished_at = _now(clock)
