@@ -10,7 +10,8 @@ import pytest
 
 from danbao.config import REPO_ROOT
 from danbao.definitions import BundleInvalid, DefinitionError, load_bundle, validate_bundle_dict
-from danbao.definitions.project import ATTRIBUTES, BUSINESS_TYPES, CLIENT_TYPES
+from danbao.definitions.project import APPROVAL_EVENTS, ATTRIBUTES, BUSINESS_TYPES, CLIENT_TYPES
+from danbao.guarantee.approval_check import outcome_for
 from danbao.guarantee.transitions import EVENTS
 
 from .conftest import TEMPLATE
@@ -141,3 +142,57 @@ def test_projects_take_no_data_scope_of_their_own() -> None:
         ("permissions.json", "/data_scopes/finance/project:*")
     ]
     assert "declare the scope on form:<id>" in errors[0].message
+
+
+def test_approval_events_are_the_tables_needs_approval() -> None:
+    assert set(APPROVAL_EVENTS) == {code for code, e in EVENTS.items() if e.needs_approval}
+    assert all(outcome_for(code) == outcome for code, outcome in APPROVAL_EVENTS.items())
+
+
+@pytest.mark.parametrize("slug", ["gxdb", "qsnd", "_template"])
+def test_demo_tenants_let_their_review_chain_decide_the_project(slug: str) -> None:
+    bundle = load_bundle(REPO_ROOT / "tenants" / slug)
+    approvals = bundle.tenant["project"]["approvals"]
+    assert approvals == {"review": {"approved": "approve", "rejected": "reject"}}
+    assert bundle.workflows["review"]["form"] in bundle.tenant["project"]["sources"]
+
+
+def approvals(content: dict[str, Any]) -> dict[str, Any]:
+    found: dict[str, Any] = content["tenant.json"]["project"]["approvals"]
+    return found
+
+
+def test_an_approval_mapping_names_an_existing_chain() -> None:
+    content = files()
+    approvals(content)["loan_review"] = {"approved": "approve"}
+    only(errors_of(content), "/project/approvals/loan_review", "no approval chain 'loan_review'")
+
+
+def test_an_approval_mapping_fires_only_events_needing_that_outcome() -> None:
+    content = files()
+    approvals(content)["review"]["approved"] = "start_contracting"
+    only(
+        errors_of(content),
+        "/project/approvals/review/approved",
+        "'start_contracting' is not a project event that needs approval",
+    )
+    content = files()
+    approvals(content)["review"] = {"approved": "reject", "rejected": "approve"}
+    errors = errors_of(content)
+    assert [e.pointer for e in errors] == [
+        "/project/approvals/review/approved",
+        "/project/approvals/review/rejected",
+    ]
+    assert "'reject' needs the chain's outcome 'rejected', not 'approved'" in errors[0].message
+    content = files()
+    approvals(content)["review"] = {"cancelled": "reject"}
+    errors = errors_of(content)
+    assert errors and all(e.pointer.startswith("/project/approvals/review") for e in errors)
+
+
+def test_an_approval_mapping_needs_a_chain_on_a_project_form() -> None:
+    content = files()
+    content["workflows/review.json"]["form"] = "loan"
+    errors = [e for e in errors_of(content) if e.file == "tenant.json"]
+    assert [e.pointer for e in errors] == ["/project/approvals/review"]
+    assert "not a project source" in errors[0].message

@@ -147,7 +147,9 @@ async def test_a_guarantee_from_application_to_release_in_the_demo_tenant(
     await act(make_client, gx, "legal", instance, comment="合同条款合规")
     finished = await act(make_client, gx, "gm", instance, comment="同意")
     assert finished["instance"]["status"] == "approved"
-    await fire("risk", "approve", approval_id=instance, reason="审批通过")
+    # The general manager's approval finished the chain and moved the project with it.
+    project_state.update(await ok("am", "GET", projects_url(slug, pid)))
+    assert project_state["state"]["code"] == "APPROVED"
     await fire("am", "start_contracting")
 
     # 4. The contract signed (account manager) and the letter issued (finance).
@@ -277,4 +279,5 @@ async def test_a_guarantee_from_application_to_release_in_the_demo_tenant(
         "release",
     ]
     assert moves[3].data["approval_id"] == instance
+    assert "审批流程 review" in moves[3].data["reason"]
     assert chain.ok

@@ -120,17 +120,8 @@ class Story:
                 sensitive=form.sensitive_fields,
                 idempotency_key=f"demo-{record.id}",
             )
-        approval = uuid.UUID(instance.instance_id)
-        await self._approve(approval, record.id, form)
-        async with self.acting(risk):
-            await apply_event(
-                project.id,
-                "approve",
-                expected_version=None,
-                user=risk,
-                approval_id=approval,
-                reason="审批通过",
-            )
+        # The chain's last approval moves the project to APPROVED itself (approval_link).
+        await self._approve(uuid.UUID(instance.instance_id), record.id, form)
         async with self.acting(am):
             await apply_event(project.id, "start_contracting", expected_version=None, user=am)
         for who, document in ((am, "contract"), (finance, "letter")):

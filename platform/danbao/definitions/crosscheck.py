@@ -21,7 +21,7 @@ from .graph import find_cycles
 from .layout import Kind, path_for, template_path
 from .numbering import NumberingPattern
 from .portal import portal_errors
-from .project import project_errors
+from .project import approval_errors, project_errors
 from .scope_conditions import ConditionSyntaxError, NotInSubset, compile_condition
 from .subject import subject_errors
 from .templates import FormShape, check_template
@@ -58,6 +58,7 @@ def crosscheck(catalog: Catalog) -> list[DefinitionError]:
     if catalog.tenant is not None:
         errors += _tenant(catalog.tenant)
         errors += project_errors(catalog.tenant, catalog.forms)
+        errors += approval_errors(catalog.tenant, catalog.forms, catalog.workflows)
         errors += aftercare_errors(catalog.tenant)
         errors += portal_errors(catalog.tenant, catalog.forms)
     if catalog.permissions is not None:

@@ -12,7 +12,11 @@ Example::
         "client_type": {"value": "small"},
         "amount": {"field": "amount"},
         "bank_risk_share": {"field": "bank_risk_share_pct", "percent": true},
-        "borrower_id": {"field": "uscc"}}}}
+        "borrower_id": {"field": "uscc"}}},
+     "approvals": {"review": {"approved": "approve", "rejected": "reject"}}}
+
+``approvals`` (optional): when an approval of a project's application record finishes,
+the event its outcome fires on the project (``guarantee.approval_link``).
 """
 
 from __future__ import annotations
@@ -35,6 +39,15 @@ BUSINESS_TYPES = (
     "other_non_financing",  # 非融资: 其他
 )
 CLIENT_TYPES = ("small", "micro", "farmer", "individual", "other")
+APPROVAL_EVENTS: Mapping[str, str] = {
+    "approve": "approved",
+    "reject": "rejected",
+    "compensate": "approved",
+    "write_off": "approved",
+}
+"""The project events that need the approval chain's decision -> the outcome the chain
+must reach to carry them (the transition table marks the same events needs_approval;
+a test keeps the two equal)."""
 
 
 class Kind(StrEnum):
@@ -181,4 +194,49 @@ def _code_errors(
                 f"({', '.join(attribute.codes)})",
             )
         )
+    return errors
+
+
+def approval_errors(
+    tenant: Mapping[str, Any],
+    forms: Mapping[str, Mapping[str, Any] | None],
+    workflows: Mapping[str, Mapping[str, Any] | None],
+) -> list[DefinitionError]:
+    """Cross-checks of tenant.json ``/project/approvals``: the chain exists and runs on a
+    form that becomes a project, and each outcome names an event needing that outcome."""
+    section = tenant.get("project")
+    if not isinstance(section, Mapping):
+        return []
+    sources = section["sources"]
+    errors: list[DefinitionError] = []
+    for workflow_id, outcomes in section.get("approvals", {}).items():
+        at = pointer("project", "approvals", workflow_id)
+        if workflow_id not in workflows:
+            errors.append(
+                DefinitionError(
+                    "tenant.json", at, f"no approval chain {workflow_id!r} in workflows/"
+                )
+            )
+        else:
+            workflow = workflows[workflow_id]
+            form_id = workflow.get("form") if workflow is not None else None
+            settled = all(f in forms for f in sources)  # else that fault is reported already
+            if settled and isinstance(form_id, str) and form_id not in sources:
+                message = (
+                    f"chain {workflow_id!r} runs on form {form_id!r}, which is not a "
+                    "project source (/project/sources): its approvals have no project"
+                )
+                errors.append(DefinitionError("tenant.json", at, message))
+        for outcome, event in outcomes.items():
+            needed = APPROVAL_EVENTS.get(event)
+            if needed == outcome:
+                continue
+            if needed is None:
+                message = (
+                    f"{event!r} is not a project event that needs approval; "
+                    f"those are: {', '.join(APPROVAL_EVENTS)}"
+                )
+            else:
+                message = f"{event!r} needs the chain's outcome {needed!r}, not {outcome!r}"
+            errors.append(DefinitionError("tenant.json", join(at, outcome), message))
     return errors

@@ -11,9 +11,8 @@ from __future__ import annotations
 import uuid
 
 from danbao.db.models import Project, WorkflowInstance
+from danbao.definitions.project import APPROVAL_EVENTS
 
-# The outcome of the chain each approval-needing event stands for.
-NEEDED_OUTCOME = {"reject": "rejected"}
 DEFAULT_OUTCOME = "approved"
 
 
@@ -26,7 +25,7 @@ class ApprovalNotValid(Exception):
 
 
 def outcome_for(event: str) -> str:
-    return NEEDED_OUTCOME.get(event, DEFAULT_OUTCOME)
+    return APPROVAL_EVENTS.get(event, DEFAULT_OUTCOME)
 
 
 async def check_approval(project: Project, event: str, approval_id: uuid.UUID) -> None:

@@ -203,6 +203,12 @@ def describe(event: AuditEvent, locale: str, names: Mapping[str, str]) -> Entry:
         lines = [f"{state_name(data['from'], locale)} → {state_name(data['to'], locale)}"]
         if data.get("reason"):
             lines.append(str(data["reason"]))
+    elif event.action == "project.approval_skipped":
+        allowed = "、".join(state_name(s, locale) for s in data.get("allowed_from") or [])
+        event_name = translate(locale, f"project.event.{data.get('event')}")
+        state = state_name(str(data.get("state")), locale)
+        why = "timeline.approval_skipped_why"
+        lines = [translate(locale, why, event=event_name, state=state, allowed=allowed)]
     elif event.action == "record.created" and data.get("form_version"):
         lines = [translate(locale, "timeline.form_version", version=data["form_version"])]
     elif event.action == "record.updated" and data.get("fields"):

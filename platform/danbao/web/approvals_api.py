@@ -18,6 +18,7 @@ from starlette.routing import Route
 from danbao.db.models import Record, User, WorkflowAction, WorkflowInstance, WorkflowTask
 from danbao.definitions import Bundle
 from danbao.definitions.versions import VersionNotFound, get_version
+from danbao.guarantee.approval_link import ProjectDidNotFollow
 from danbao.i18n import translate
 from danbao.records.actions import SUBMITTED
 from danbao.records.definition import FormDefinition, FormNotFound
@@ -142,6 +143,8 @@ async def approval_start(request: Request) -> Response:
         )
     except WorkflowError as error:
         return refusal(request, error)
+    except ProjectDidNotFollow as failed:  # raised, so the whole action rolls back
+        raise HttpError(failed.status, failed.code, params={"detail": failed.message}) from None
     return JSONResponse(answer.body, status_code=201, background=deliver_later(request, answer))
 
 
@@ -336,6 +339,8 @@ async def approval_act(request: Request) -> Response:
         answer = await act_as(request, instance, action, key, changes=changes, user=user)
     except WorkflowError as error:
         return refusal(request, error)
+    except ProjectDidNotFollow as failed:  # raised, so the whole action rolls back
+        raise HttpError(failed.status, failed.code, params={"detail": failed.message}) from None
     return JSONResponse(answer.body, background=deliver_later(request, answer))
 
 

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from tortoise.transactions import in_transaction
 
 from danbao.db.models import User, WorkflowAction, WorkflowTask
+from danbao.guarantee.approval_link import ProjectDidNotFollow
 from danbao.web.approvals_api import act_as, idempotency_key, instance_by_id
 from danbao.web.errors import HttpError
 from danbao.web.guards import read_json, require
@@ -36,7 +37,7 @@ def _bad(detail: str) -> HttpError:
     return HttpError(400, "bad_request", params={"detail": detail})
 
 
-def _failure(error: WorkflowError) -> dict[str, Any]:
+def _failure(error: WorkflowError | ProjectDidNotFollow) -> dict[str, Any]:
     return {"ok": False, "status": error.status, "code": error.code, "detail": error.message}
 
 
@@ -111,7 +112,7 @@ async def approvals_batch(request: Request) -> Response:
         try:
             async with in_transaction():  # a savepoint: one item's failure stays its own
                 answer = await act_as(request, instance, action, item["key"])
-        except WorkflowError as error:
+        except (WorkflowError, ProjectDidNotFollow) as error:  # the savepoint rolled back
             results.append({**outcome, **_failure(error)})
             continue
         answers.append(answer)

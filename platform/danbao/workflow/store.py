@@ -329,6 +329,10 @@ async def _persist(
             "facts": body["facts"],
         },
     )
+    if instance.status in ("approved", "rejected"):  # finished by this action
+        from danbao.guarantee import approval_link  # the layer above: imported late
+
+        await approval_link.follow(instance, bundle.tenant, actor)
     return Answer(body, tuple(written))
 
 
