@@ -9,6 +9,7 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
 
+import asyncpg
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -239,3 +240,69 @@ async def test_the_simulator_names_route_and_approvers(
             f"/t/{slug}/api/approvals/simulate", json={"data": {}}, headers=headers
         )
     assert refused.status_code == 403
+
+
+async def test_the_last_approval_moves_the_project_or_nothing_moves(
+    make_client: ClientFactory, staff: Staff, pg_owner: asyncpg.Connection
+) -> None:
+    """Over HTTP: the general manager's approval ends the chain and approves the project in
+    the same request; when the project cannot follow (a stale state: its last move stamped
+    after the approval would end), the request answers 409 approval_project_refused and the
+    approval, the task and the project are all as they were (the web layer commits a
+    refusal it answers, so this one must roll back)."""
+    slug = staff.tenant.slug
+    api = f"/t/{slug}/api"
+    async with client_for(make_client, staff, "am") as (am, headers):
+        record = await submitted_record(am, headers, slug, 1_000_000)
+        made = await am.post(f"{api}/projects", json={"record_id": record}, headers=headers)
+        assert made.status_code == 201, made.text
+        pid, version = made.json()["id"], made.json()["version"]
+        for event in ("accept", "start_due_diligence", "submit_for_review"):
+            moved = await am.post(
+                f"{api}/projects/{pid}/events/{event}", json={"version": version}, headers=headers
+            )
+            assert moved.status_code == 200, moved.text
+            version = moved.json()["project"]["version"]
+        started = await am.post(
+            records_url(slug, record, "approval"), headers={**headers, "Idempotency-Key": "p-0"}
+        )
+        assert started.status_code == 201, started.text
+    body = started.json()
+    instance = body["instance"]["id"]
+
+    async def act(name: str, key: str, **payload: Any) -> httpx.Response:
+        async with client_for(make_client, staff, name) as (client, headers):
+            return await client.post(
+                f"{api}/approvals/{instance}/actions",
+                json=payload,
+                headers={**headers, "Idempotency-Key": key},
+            )
+
+    body = (
+        await act("am2", "p-1", op="approve", task=task_for(body, staff.id["am2"])["task"])
+    ).json()
+    body = (
+        await act("risk", "p-2", op="approve", task=task_for(body, staff.id["risk"])["task"])
+    ).json()
+    gm_task = task_for(body, staff.id["gm"])["task"]
+
+    await pg_owner.execute(
+        "UPDATE project SET updated_at = now() + interval '1 day' WHERE id = $1", uuid.UUID(pid)
+    )
+    refused = await act("gm", "p-3", op="approve", task=gm_task)
+    assert refused.status_code == 409, refused.text
+    assert refused.json()["error"]["code"] == "approval_project_refused"
+    async with client_for(make_client, staff, "gm") as (gm, _):
+        shown = (await gm.get(f"{api}/approvals/{instance}")).json()
+        project = (await gm.get(f"{api}/projects/{pid}")).json()
+    assert shown["instance"]["status"] == "running"
+    assert [t["task"] for t in shown["instance"]["tasks"]] == [gm_task]
+    assert (project["state"]["code"], project["version"]) == ("UNDER_REVIEW", version)
+
+    await pg_owner.execute("UPDATE project SET updated_at = now() WHERE id = $1", uuid.UUID(pid))
+    done = await act("gm", "p-3", op="approve", task=gm_task)  # the same key: nothing stored
+    assert done.status_code == 200, done.text
+    assert done.json()["instance"]["status"] == "approved"
+    async with client_for(make_client, staff, "gm") as (gm, _):
+        project = (await gm.get(f"{api}/projects/{pid}")).json()
+    assert (project["state"]["code"], project["version"]) == ("APPROVED", version + 1)

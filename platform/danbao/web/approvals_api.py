@@ -314,7 +314,11 @@ async def approval_act(request: Request) -> Response:
       200: {description: "{instance, facts}; a repeat of the same key answers the same"}
       403: {description: Someone else's task}
       404: {description: No such approval, or not one the caller takes part in}
-      409: {description: "Already handled, finished, or a stale version: {error, current}"}
+      409:
+        description: >-
+          Already handled, finished, or a stale version: {error, current}; or
+          approval_project_refused: the action would end the chain but its guarantee
+          project cannot take the decision (nothing is applied)
       422:
         description: >-
           Not allowed here, comment required, bad target, key used for another request, or
