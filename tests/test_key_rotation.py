@@ -16,18 +16,24 @@ from starlette.applications import Starlette
 from tortoise.transactions import in_transaction
 
 from danbao.config import Settings
+from danbao.crypto.fields import blind_index, decrypt_value, envelope_version
 from danbao.crypto.master_key import unwrap_data_key
-from danbao.crypto.tenant_keys import TenantKeys
-from danbao.db.models import AuditEvent, TenantKey
+from danbao.crypto.tenant_keys import DATA, INDEX, TenantKeys
+from danbao.db.models import AuditEvent, Record, TenantKey
+from danbao.definitions import load_bundle
+from danbao.guarantee.service import BORROWER, create_from_record
 from danbao.jobs import InlineQueue
 from danbao.jobs.worker import run_worker
 from danbao.key_rotation import add_data_key_version, reencrypt_tenant, rotate_data_key
 from danbao.provisioning import create_tenant
 from danbao.records import reencrypt
+from danbao.records.definition import FormDefinition
+from danbao.records.sensitive import open_record
 from danbao.tenancy.context import tenant_scope
 
-from .conftest import PASSWORD, ClientFactory, TenantFixture, sign_in
-from .records_helpers import new_user
+from .conftest import PASSWORD, TEMPLATE, ClientFactory, TenantFixture, sign_in
+from .projects_helpers import submitted_record, user_by_email
+from .records_helpers import VALID, new_user
 from .test_operator_cli import DANBAO
 from .test_ops_console import _new_operator, ops_sign_in
 from .test_records_sensitive import fresh_id
@@ -336,3 +342,83 @@ async def test_cli_rewraps_every_tenant_key_under_a_new_master_key(
         some_tenant,
     )
     assert rewrapped == 2  # forward and back; the rerun changed nothing
+
+
+async def test_rotation_reseals_the_projects_borrower_numbers(
+    app: Starlette,
+    make_client: ClientFactory,
+    pg_owner: asyncpg.Connection,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """After the records, the job moves each project's sealed borrower certificate number
+    to the new data key, in resumable batches; the keyed hash (index key) stays, and so do
+    the project's version and updated_at; a project whose envelope does not open here is
+    left as it is and named."""
+    slug = f"rp{uuid.uuid4().hex[:8]}"
+    made, _ = await create_tenant(
+        slug, TEMPLATE, admin_email=f"admin@{slug}.test", admin_password=PASSWORD, operator="t"
+    )
+    tenant = TenantFixture(slug, made.id, f"admin@{slug}.test", "")
+    keys: TenantKeys = app.state.services.keys
+    email, _ = await new_user(tenant, ["account_manager"], "business")
+    bundle = load_bundle(TEMPLATE)
+    form = FormDefinition.from_bundle(bundle, "application")
+    ids = []
+    for _ in range(3):
+        rid = await submitted_record(make_client, tenant, email)
+        with tenant_scope(tenant.context):
+            async with in_transaction():
+                record = await open_record(keys, await Record.get(id=rid))
+                user = await user_by_email(email)
+                project = await create_from_record(
+                    bundle.tenant, form, record, user=user, keys=keys
+                )
+        ids.append(project.id)
+    good, broken = ids[:2], ids[2]
+    alien = await pg_owner.fetchval(  # another path's envelope: does not open as a borrower
+        "SELECT data->>'legal_rep_id_number' FROM form_record WHERE id = $1", uuid.UUID(rid)
+    )
+    await pg_owner.execute(
+        "UPDATE project SET borrower_id_sealed = $2 WHERE id = $1", broken, alien
+    )
+    query = "SELECT id, borrower_id_sealed, borrower_id_hash, version, updated_at FROM project "
+    query += "WHERE tenant_id = $1 ORDER BY id"
+    before = {r["id"]: r for r in await pg_owner.fetch(query, tenant.id)}
+    assert {envelope_version(r["borrower_id_sealed"]) for r in before.values()} == {1}
+
+    queue = InlineQueue()
+    reencrypt.configure(keys, queue)
+    monkeypatch.setattr(reencrypt, "TIME_BUDGET_SECONDS", 0.0)  # one batch per job: resumes
+    try:
+        await rotate_data_key(slug, keys, queue, operator="tests", batch=1)
+        await queue.drain()
+    finally:
+        reencrypt.configure(keys, app.state.services.queue)
+    assert not queue.failures, queue.failures
+
+    after = {r["id"]: r for r in await pg_owner.fetch(query, tenant.id)}
+    with tenant_scope(tenant.context):
+        async with in_transaction():
+            data_key = await keys.get(DATA, 2)
+            index_key = await keys.current(INDEX)
+            for pid in good:
+                sealed = after[pid]["borrower_id_sealed"]
+                assert envelope_version(sealed) == 2
+                assert decrypt_value(data_key, str(tenant.id), BORROWER, sealed) == VALID["uscc"]
+                assert after[pid]["borrower_id_hash"] == before[pid]["borrower_id_hash"]
+                assert after[pid]["borrower_id_hash"] == blind_index(
+                    index_key.key, "project", "borrower_id", VALID["uscc"], None
+                )
+                assert (after[pid]["version"], after[pid]["updated_at"]) == (
+                    before[pid]["version"],
+                    before[pid]["updated_at"],
+                )
+            assert after[broken]["borrower_id_sealed"] == alien
+            events = await AuditEvent.filter(action__startswith="projects.").order_by("seq")
+            finished = await AuditEvent.get(action="tenant_key.reencryption_finished")
+    assert [e.action for e in events] == ["projects.reencrypted"] * 2 + [
+        "projects.reencrypt_failed"
+    ]
+    assert events[-1].data == {"projects": [str(broken)]}
+    assert finished.data == {"version": 2, "records": 3, "projects": 2}
+    assert str(VALID["uscc"]) not in str([e.data for e in events])
