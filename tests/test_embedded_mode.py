@@ -101,6 +101,19 @@ def test_every_demo_user_signs_in_on_their_own_tenant_only(demo_server: str) -> 
             assert refused.status_code == 401
 
 
+def test_demo_users_have_their_wecom_ids(demo_server: str) -> None:
+    for slug, people in _demo_users().items():
+        admin = next(p for p in people if "admin" in p["roles"])
+        with httpx.Client(base_url=demo_server) as client:
+            client.post(
+                f"/t/{slug}/api/session",
+                json={"email": admin["email"], "password": admin["password"]},
+            )
+            listed = client.get(f"/t/{slug}/api/users", params={"per_page": 200}).json()
+        ids = {u["email"]: u["wecom_userid"] for u in listed["items"]}
+        assert ids == {p["email"]: p["wecom_userid"] for p in people}
+
+
 def test_browser_style_sign_in_with_csrf(demo_server: str) -> None:
     slug, people = next(iter(_demo_users().items()))
     with httpx.Client(base_url=demo_server, follow_redirects=False) as client:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from email import message_from_bytes
 from email.header import decode_header, make_header
 from typing import Any
@@ -64,8 +65,9 @@ class FakeWeCom:
         )
 
 
-@pytest.fixture(scope="module")
-async def wecom() -> AsyncIterator[FakeWeCom]:
+@asynccontextmanager
+async def serve_wecom() -> AsyncIterator[FakeWeCom]:
+    """The fake WeCom on a local port (also used by tests/test_contact_ids.py)."""
     fake = FakeWeCom()
     app = Starlette(
         routes=[
@@ -76,6 +78,12 @@ async def wecom() -> AsyncIterator[FakeWeCom]:
     )
     async with serving(app) as url:
         fake.base = url
+        yield fake
+
+
+@pytest.fixture(scope="module")
+async def wecom() -> AsyncIterator[FakeWeCom]:
+    async with serve_wecom() as fake:
         yield fake
 
 

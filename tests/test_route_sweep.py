@@ -289,6 +289,9 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/api/approvals/proxies/{proxy_id}", "DELETE"): Sample(None, _ok(404)),
     ("/t/{slug}/api/notifications", "GET"): Sample(None),
     ("/t/{slug}/api/notifications/read", "POST"): Sample(None, json=lambda w: {"all": True}),
+    ("/t/{slug}/api/notifications/resend", "POST"): Sample(
+        ("admin:users", "update"), json=lambda w: {"days": 7}
+    ),
     ("/t/{slug}/api/approvals/simulate", "POST"): Sample(
         ("admin:definitions", "read"), json=lambda w: {"data": {"amount": 6000000}}
     ),
@@ -372,8 +375,15 @@ SAMPLES: dict[tuple[str, str], Sample] = {
     ("/t/{slug}/admin/users/{user_id}", "POST"): Sample(
         ("admin:users", "update"),
         _ok(303),
-        form=lambda w: {"roles": "legal", "department": "legal", "active": "on"},
+        form=lambda w: {
+            "roles": "legal",
+            "department": "legal",
+            "active": "on",
+            "wecom_userid": "SweepUser",
+            "mobile": "13800138000",
+        },
     ),
+    ("/t/{slug}/admin/notifications/resend", "POST"): Sample(("admin:users", "update"), _ok(303)),
     # Approval pages: the inbox of any signed-in user, one approval its submitter sees.
     ("/t/{slug}/inbox", "GET"): Sample(None, query=lambda w: {"tab": "done", "overdue": "on"}),
     ("/t/{slug}/approvals/{instance_id}", "GET"): Sample(None),

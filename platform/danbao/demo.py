@@ -126,7 +126,8 @@ async def _enable_plugins(keys: TenantKeys, tenant: Tenant, wanted: dict[str, An
 
 
 async def _add_missing_users(users: list[dict[str, Any]], admin: dict[str, Any]) -> int:
-    """Create the demo users the tenant in context lacks; the first admin gets its demo name."""
+    """Create the demo users the tenant in context lacks; the first admin gets its demo name.
+    Each gets its demo WeCom user id unless an administrator already set one."""
     existing = set(await User.filter().values_list("email", flat=True))
     added = 0
     for user in users:
@@ -135,9 +136,13 @@ async def _add_missing_users(users: list[dict[str, Any]], admin: dict[str, Any])
                 await User.filter(email=admin["email"], name="管理员").update(
                     name=admin["name"], department=admin.get("department")
                 )
-            continue
-        await create_user(
-            user["email"], user["name"], user["password"], user["roles"], user.get("department")
-        )
-        added += 1
+        else:
+            await create_user(
+                user["email"], user["name"], user["password"], user["roles"], user.get("department")
+            )
+            added += 1
+        if user.get("wecom_userid"):
+            await User.filter(email=user["email"], wecom_userid=None).update(
+                wecom_userid=user["wecom_userid"]
+            )
     return added

@@ -128,6 +128,10 @@ class User(TenantModel):
     locked_until = fields.DatetimeField(null=True)
     last_login_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
+    # Contact ids for messaging channels that do not take e-mail (``auth.contacts``):
+    # the WeCom user id, and the mobile sealed under the tenant's data key (never clear).
+    wecom_userid = fields.CharField(max_length=64, null=True)
+    mobile_sealed = fields.TextField(null=True)
 
     class Meta:
         table = "app_user"
@@ -576,6 +580,8 @@ class Notification(TenantModel):
     instance_id = fields.UUIDField(null=True)
     read_at = fields.DatetimeField(null=True)
     delivery = fields.CharField(max_length=16, default="none")
+    # Why a ``failed`` one was not sent (a code, ``workflow.deliver``); None otherwise.
+    delivery_error = fields.CharField(max_length=64, null=True)
     created_at = fields.DatetimeField(auto_now_add=True)
 
     class Meta:

@@ -21,7 +21,7 @@ from .errors import (
     UnknownPlugin,
 )
 from .http import vendor_request
-from .sdk import OPERATIONS, Label, Operation, Plugin, PluginKind
+from .sdk import OPERATIONS, Label, Operation, Plugin, PluginKind, Recipient
 
 __all__ = [
     "OPERATIONS",
@@ -36,6 +36,7 @@ __all__ = [
     "PluginFailed",
     "PluginKind",
     "RateLimited",
+    "Recipient",
     "SettingsInvalid",
     "TransientError",
     "UnknownOperation",

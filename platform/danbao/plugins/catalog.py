@@ -12,7 +12,7 @@ from functools import cache
 from importlib.metadata import entry_points
 
 from .errors import UnknownPlugin
-from .sdk import OPERATIONS, Plugin
+from .sdk import OPERATIONS, Plugin, Recipient
 
 GROUP = "danbao.plugins"
 log = logging.getLogger(__name__)
@@ -36,6 +36,8 @@ def check_class(cls: object) -> type[Plugin]:
     ]
     if missing:
         raise BrokenPlugin(f"{cls.__name__} ({cls.kind}) lacks operations: {missing}")
+    if not isinstance(cls.recipient, Recipient):
+        raise BrokenPlugin(f"{cls.__name__}.recipient must be a danbao.plugins.Recipient")
     return cls
 
 

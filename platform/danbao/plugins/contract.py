@@ -25,7 +25,7 @@ from jsonschema import Draft202012Validator
 from . import catalog
 from .errors import PluginError
 from .results import Health, to_json
-from .sdk import OPERATIONS, Label, Plugin, PluginKind
+from .sdk import OPERATIONS, Label, Plugin, PluginKind, Recipient
 
 
 class PluginContract:
@@ -45,6 +45,8 @@ class PluginContract:
         assert isinstance(cls.kind, PluginKind)
         assert isinstance(cls.title, Label) and cls.title.zh and cls.title.en
         assert cls.timeout_s > 0 and cls.rate_per_minute > 0 and 1 <= cls.max_attempts <= 5
+        if cls.kind is PluginKind.MESSAGING:
+            assert isinstance(cls.recipient, Recipient), "recipient: a danbao.plugins.Recipient"
 
     def test_settings_schema_is_valid_and_accepts_the_settings(self) -> None:
         schema = dict(self.plugin.settings_schema)

@@ -27,6 +27,15 @@ class PluginKind(StrEnum):
     TIMESTAMPING = "timestamping"
 
 
+class Recipient(StrEnum):
+    """How a messaging channel names a person (``Message.recipients``): Danbao looks the
+    identifier up on the user it notifies; a user without one is not sent to."""
+
+    EMAIL = "email"
+    WECOM_USERID = "wecom_userid"  # WeCom (企业微信) user id, e.g. ``LiXiaoMei``
+    MOBILE = "mobile"  # an 11-digit mainland mobile number (robots @-mention by it)
+
+
 @dataclass(frozen=True)
 class Label:
     """A name in Chinese (shown first) and English."""
@@ -110,6 +119,8 @@ class Plugin:
     rate_per_minute: ClassVar[int] = 60
     timeout_s: ClassVar[float] = 10.0
     max_attempts: ClassVar[int] = 3
+    # Messaging only: which identifier of a user the channel's recipients are.
+    recipient: ClassVar[Recipient] = Recipient.EMAIL
 
     def __init__(self, settings: Mapping[str, Any]) -> None:
         self.settings = dict(settings)

@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 from . import results as r
 from .errors import PermanentError, TransientError
 from .http import HttpPlugin, vendor_request
-from .sdk import Label, PluginKind
+from .sdk import Label, PluginKind, Recipient
 
 API = "https://qyapi.weixin.qq.com"
 MAX_TEXT_BYTES = 2048
@@ -53,6 +53,7 @@ class WeComRobot(_WeCom):
     id = "wecom.robot"
     kind = PluginKind.MESSAGING
     title = Label("企业微信群机器人", "WeCom group robot")
+    recipient = Recipient.MOBILE  # @-mentions in the group by mobile number
     rate_per_minute = 20
     timeout_s = 5.0
     settings_schema: ClassVar[dict[str, Any]] = {
@@ -86,6 +87,7 @@ class WeComApp(_WeCom):
     id = "wecom.app"
     kind = PluginKind.MESSAGING
     title = Label("企业微信应用消息", "WeCom app message")
+    recipient = Recipient.WECOM_USERID  # ``touser`` takes WeCom user ids
     rate_per_minute = 600
     timeout_s = 5.0
     settings_schema: ClassVar[dict[str, Any]] = {

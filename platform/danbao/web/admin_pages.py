@@ -16,6 +16,7 @@ from starlette.routing import Route
 
 from danbao.audit import record_event
 from danbao.auth.assignments import AssignmentInvalid, change_assignment
+from danbao.auth.contacts import UNCHANGED, change_contacts, check_contacts, contacts_of
 from danbao.auth.login import normalise_email
 from danbao.authz.enforcer import TenantEnforcer
 from danbao.db.models import User
@@ -26,9 +27,11 @@ from danbao.portal.identity import OWNER_SUFFIX
 from danbao.records.scope_explain import ScopeVerdict, explain_record
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import check_allowed
+from danbao.web.notify import deliver_ids_later
 from danbao.web.templates import render
 from danbao.web.tenant_endpoint import caller_of, cookie_path, services_of, tenant_endpoint
 from danbao.web.users_api import user_from_path
+from danbao.workflow.deliver import failed_since
 
 # Which actions make sense on which kind of resource (the matrix shows only these).
 ACTIONS_BY_KIND = {
@@ -177,6 +180,8 @@ async def _users_page(
     errors: dict[str, list[str]] | None = None,
     status_code: int = 200,
 ) -> Response:
+    users = await User.exclude(email__endswith=OWNER_SUFFIX).order_by("email").limit(500)
+    keys = services_of(request).keys
     return render(
         request,
         "admin/users.html",
@@ -185,8 +190,10 @@ async def _users_page(
             "base": _base(request),
             "csrf": _csrf(request),
             "bundle": bundle,
-            "users": await User.exclude(email__endswith=OWNER_SUFFIX).order_by("email").limit(500),
+            "users": users,
+            "contacts": {str(u.id): await contacts_of(keys, u) for u in users},
             "notice": request.query_params.get("saved"),
+            "resent": request.query_params.get("resent"),
             "errors": errors or {},
         },
         status_code=status_code,
@@ -206,15 +213,37 @@ async def user_update(request: Request) -> Response:
     form = await request.form()
     roles = [str(r) for r in form.getlist("roles")]
     department = str(form.get("department") or "") or None
+    # An empty mobile keeps the one on file (the page never holds it in clear).
+    mobile = None if form.get("mobile_clear") == "on" else str(form.get("mobile") or "").strip()
+    contact_ids = {
+        "wecom_userid": str(form.get("wecom_userid") or ""),
+        "mobile": mobile or (None if mobile is None else UNCHANGED),
+    }
     try:
+        errors = check_contacts(**contact_ids)
+        if errors:  # checked before anything changes: nothing half-applied
+            raise AssignmentInvalid(errors)
         await change_assignment(
             bundle, user, roles=roles, department=department, is_active=form.get("active") == "on"
         )
+        await change_contacts(services_of(request).keys, user, **contact_ids)
     except AssignmentInvalid as invalid:
         locale = locale_of(request)
         messages = [translate(locale, f"assign.{e.code}", **e.params) for e in invalid.errors]
         return await _users_page(request, bundle, errors={str(user.id): messages}, status_code=422)
     return RedirectResponse(f"{_base(request)}/admin/users?saved={user.email}", 303)
+
+
+@tenant_endpoint()
+async def notifications_resend(request: Request) -> Response:
+    """The page's button for ``POST /api/notifications/resend`` (7 days)."""
+    await _admin(request, "admin:users", "update")
+    claimed = await failed_since(7)
+    return RedirectResponse(
+        f"{_base(request)}/admin/users?resent={len(claimed)}",
+        303,
+        background=deliver_ids_later(request, claimed),
+    )
 
 
 @tenant_endpoint()
@@ -269,6 +298,7 @@ async def _verdict(
 ROUTES = [
     Route("/admin/permissions", permissions_page, methods=["GET", "POST"]),
     Route("/admin/users", users_page, methods=["GET"]),
+    Route("/admin/notifications/resend", notifications_resend, methods=["POST"]),
     Route("/admin/users/{user_id}", user_update, methods=["POST"]),
     Route("/admin/explain", explain_page, methods=["GET"]),
 ]

@@ -15,10 +15,13 @@ from starlette.routing import Route
 from danbao.audit import record_event
 from danbao.db.models import Notification, User
 from danbao.web.errors import HttpError
-from danbao.web.guards import read_json
+from danbao.web.guards import read_json, require
+from danbao.web.notify import deliver_ids_later
 from danbao.web.tenant_endpoint import caller_of, tenant_endpoint
+from danbao.workflow.deliver import failed_since
 
 MAX_LIMIT = 200
+MAX_RESEND_DAYS = 30
 
 
 def _view(row: Notification) -> dict[str, Any]:
@@ -31,6 +34,7 @@ def _view(row: Notification) -> dict[str, Any]:
         "instance": str(row.instance_id) if row.instance_id else None,
         "read": row.read_at is not None,
         "delivery": row.delivery,
+        "delivery_error": row.delivery_error,
         "created_at": row.created_at.isoformat(),
     }
 
@@ -44,7 +48,11 @@ async def notifications_list(request: Request) -> Response:
       - {name: unread, in: query, schema: {type: boolean}, description: only the unread ones}
       - {name: limit, in: query, schema: {type: integer, maximum: 200}}
     responses:
-      200: {description: "{items: [{id, kind, title, body, params, instance, read}], unread}"}
+      200:
+        description: >-
+          {items: [{id, kind, title, body, params, instance, read, delivery, delivery_error}],
+          unread}; delivery_error says why a failed one was not sent (no_wecom_userid,
+          no_mobile, rejected, plugin_<code>)
       400: {description: A limit that is not a number from 1 to 200}
     """
     user: User = caller_of(request).user
@@ -101,7 +109,35 @@ async def notifications_read(request: Request) -> Response:
     return JSONResponse({"marked": marked})
 
 
+@tenant_endpoint()
+async def notifications_resend(request: Request) -> Response:
+    """
+    summary: Send again the tenant's failed notifications of the last days (e.g. after
+      people's WeCom ids or mobiles were filled in)
+    tags: [notifications]
+    requestBody:
+      content:
+        application/json:
+          schema:
+            type: object
+            properties:
+              days: {type: integer, minimum: 1, maximum: 30, default: 7}
+    responses:
+      200: {description: "{resending}: how many are sent again (at most 500 a call, oldest first)"}
+      400: {description: days not a whole number from 1 to 30}
+      403: {description: Needs admin:users update}
+    """
+    await require(request, "admin:users", "update")
+    body = await read_json(request) if await request.body() else {}
+    days = body.get("days", 7) if isinstance(body, dict) else None
+    if isinstance(days, bool) or not isinstance(days, int) or not 1 <= days <= MAX_RESEND_DAYS:
+        raise HttpError(400, "bad_request", params={"detail": "/days: a whole number 1-30"})
+    claimed = await failed_since(days)
+    return JSONResponse({"resending": len(claimed)}, background=deliver_ids_later(request, claimed))
+
+
 ROUTES = [
     Route("/notifications", notifications_list, methods=["GET"]),
     Route("/notifications/read", notifications_read, methods=["POST"]),
+    Route("/notifications/resend", notifications_resend, methods=["POST"]),
 ]

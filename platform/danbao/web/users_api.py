@@ -12,8 +12,10 @@ from tortoise.exceptions import IntegrityError
 
 from danbao.auth.assignments import AssignmentError, AssignmentInvalid, change_assignment
 from danbao.auth.assignments import check_assignment as check_roles
+from danbao.auth.contacts import UNCHANGED, change_contacts, check_contacts, contacts_of
 from danbao.auth.login import check_email
 from danbao.auth.passwords import WeakPassword, check_strength
+from danbao.crypto.tenant_keys import TenantKeys
 from danbao.db.models import User
 from danbao.definitions import Bundle
 from danbao.i18n import translate
@@ -26,7 +28,8 @@ from danbao.web.tenant_endpoint import services_of, tenant_endpoint
 MAX_PER_PAGE = 200
 
 
-def _user_json(user: User) -> dict[str, Any]:
+async def _user_json(keys: TenantKeys, user: User) -> dict[str, Any]:
+    contacts = await contacts_of(keys, user)
     return {
         "id": str(user.id),
         "email": user.email,
@@ -35,6 +38,8 @@ def _user_json(user: User) -> dict[str, Any]:
         "department": user.department,
         "is_active": user.is_active,
         "last_login_at": user.last_login_at.isoformat() if user.last_login_at else None,
+        "wecom_userid": contacts.wecom_userid,
+        "mobile": contacts.mobile_masked,  # never in clear over the API
     }
 
 
@@ -92,7 +97,7 @@ async def users_index(request: Request) -> Response:
     users = await query.offset((page - 1) * per_page).limit(per_page)
     return JSONResponse(
         {
-            "items": [_user_json(u) for u in users],
+            "items": [await _user_json(services_of(request).keys, u) for u in users],
             "total": await User.exclude(email__endswith=OWNER_SUFFIX).count(),
             "page": page,
             "per_page": per_page,
@@ -117,8 +122,10 @@ async def users_create(request: Request) -> Response:
               password: {type: string}
               roles: {type: array, items: {type: string}}
               department: {type: string}
+              wecom_userid: {type: string, description: "WeCom (企业微信) user id"}
+              mobile: {type: string, description: "mainland mobile; stored sealed"}
     responses:
-      201: {description: Created}
+      201: {description: Created (mobile shown masked)}
       409: {description: The e-mail is taken}
       422: {description: "details: [{pointer, message}]"}
     """
@@ -134,6 +141,8 @@ async def users_create(request: Request) -> Response:
         errors.append(AssignmentError("/email", "email", {}))
     if not 1 <= len(name) <= 100:
         errors.append(AssignmentError("/name", "name", {}))
+    contact_ids = {k: body.get(k, UNCHANGED) for k in ("wecom_userid", "mobile")}
+    errors.extend(check_contacts(**contact_ids))
     try:
         check_strength(password)
     except WeakPassword:
@@ -146,13 +155,16 @@ async def users_create(request: Request) -> Response:
         user = await create_user(email, name, password, body["roles"], body.get("department"))
     except IntegrityError as exc:  # another administrator added the same e-mail meanwhile
         raise HttpError(409, "conflict") from exc
-    return JSONResponse(_user_json(user), status_code=201)
+    keys = services_of(request).keys
+    user = await change_contacts(keys, user, **contact_ids)
+    return JSONResponse(await _user_json(keys, user), status_code=201)
 
 
 @tenant_endpoint()
 async def users_update(request: Request) -> Response:
     """
-    summary: Change a user's roles, department or whether they may sign in
+    summary: Change a user's roles, department, whether they may sign in, or their contact
+      ids for messaging (WeCom user id, mobile; null or "" clears one)
     tags: [users]
     requestBody:
       content:
@@ -163,6 +175,8 @@ async def users_update(request: Request) -> Response:
               roles: {type: array, items: {type: string}}
               department: {type: [string, "null"]}
               is_active: {type: boolean}
+              wecom_userid: {type: [string, "null"]}
+              mobile: {type: [string, "null"], description: "stored sealed, shown masked"}
     responses:
       200: {description: The user as changed}
       404: {description: No such user in this tenant}
@@ -171,17 +185,25 @@ async def users_update(request: Request) -> Response:
     await require(request, "admin:users", "update")
     user = await user_from_path(request)
     body = await _body(request)
+    keys = services_of(request).keys
+    contact_ids = {k: body.get(k, UNCHANGED) for k in ("wecom_userid", "mobile")}
     try:
-        user = await change_assignment(
-            await _bundle(request),
-            user,
-            roles=body.get("roles"),
-            department=body.get("department", ...),
-            is_active=body.get("is_active"),
-        )
+        # Both checked before either is applied, so nothing is half-changed.
+        errors = check_contacts(**contact_ids)
+        if errors:
+            raise AssignmentInvalid(errors)
+        if {"roles", "department", "is_active"} & body.keys():
+            user = await change_assignment(
+                await _bundle(request),
+                user,
+                roles=body.get("roles"),
+                department=body.get("department", ...),
+                is_active=body.get("is_active"),
+            )
+        user = await change_contacts(keys, user, **contact_ids)
     except AssignmentInvalid as invalid:
         raise _invalid(request, invalid.errors) from invalid
-    return JSONResponse(_user_json(user))
+    return JSONResponse(await _user_json(keys, user))
 
 
 ROUTES = [

@@ -21,6 +21,7 @@ from danbao.plugins import (
     PermanentError,
     Plugin,
     PluginKind,
+    Recipient,
     TransientError,
     results,
     vendor_request,
@@ -42,6 +43,7 @@ class DingTalkRobot(Plugin):
     id = "dingtalk.robot"
     kind = PluginKind.MESSAGING
     title = Label("钉钉群机器人", "DingTalk group robot")
+    recipient = Recipient.MOBILE  # the robot @-mentions people by mobile number
     rate_per_minute = 20
     timeout_s = 5.0
     settings_schema: ClassVar[dict[str, Any]] = {
