@@ -20,7 +20,7 @@ from danbao.plugins.sdk import Recipient
 from danbao.tenancy.context import tenant_scope
 from danbao.workflow.deliver import deliver
 
-from .conftest import TenantFixture
+from .conftest import TenantFixture, sign_in
 from .records_helpers import new_user
 from .test_approvals_operations import Desk, clients, make_desk
 from .test_plugins_messaging import CORP, ROBOT_KEY, SECRET, FakeWeCom, serve_wecom
@@ -208,3 +208,33 @@ async def test_a_user_of_another_tenant_cannot_be_targeted(
     assert counts == {"sent": 1, "failed": 0}
     assert [m["touser"] for m in wecom.app_sent] == ["Finance"]
     await enable(desk, "wecom.app", app_settings(wecom), on=False)
+
+
+async def test_the_users_page_sets_and_shows_contact_ids_masked(desk: Desk) -> None:
+    async with desk.make_client() as client:
+        await sign_in(client, desk.tenant.slug, desk.email["admin"])
+        base = f"/t/{desk.tenant.slug}/admin"
+        page = await client.get(f"{base}/users")
+        csrf = page.text.split('name="csrf_token" value="')[1].split('"')[0]
+        form = {"csrf_token": csrf, "roles": "legal", "department": "business", "active": "on"}
+        url = f"{base}/users/{desk.id['newbie']}"
+        bad = await client.post(url, data={**form, "roles": "finance", "mobile": "010-1234"})
+        assert bad.status_code == 422 and "手机号码" in bad.text
+        saved = await client.post(url, data={**form, "wecom_userid": "NewBie", "mobile": MOBILE})
+        assert saved.status_code == 303
+        page = await client.get(f"{base}/users")
+        assert 'value="NewBie"' in page.text and "139****0001" in page.text
+        assert MOBILE not in page.text
+        # An empty mobile keeps the one on file; the checkbox removes it.
+        await client.post(url, data={**form, "wecom_userid": "NewBie", "mobile": ""})
+        assert "139****0001" in (await client.get(f"{base}/users")).text
+        await client.post(url, data={**form, "wecom_userid": "", "mobile_clear": "on"})
+        listed = (await client.get(f"/t/{desk.tenant.slug}/api/users?per_page=200")).json()
+        newbie = next(u for u in listed["items"] if u["id"] == desk.id["newbie"])
+        assert (newbie["roles"], newbie["wecom_userid"], newbie["mobile"]) == (
+            ["legal"],
+            None,
+            None,
+        )
+        resent = await client.post(f"{base}/notifications/resend", data={"csrf_token": csrf})
+        assert resent.status_code == 303 and "resent=" in resent.headers["location"]

@@ -216,7 +216,7 @@ async def user_update(request: Request) -> Response:
     # An empty mobile keeps the one on file (the page never holds it in clear).
     mobile = None if form.get("mobile_clear") == "on" else str(form.get("mobile") or "").strip()
     contact_ids = {
-        "wecom_userid": str(form.get("wecom_userid") or ""),
+        "wecom_userid": str(form["wecom_userid"]) if "wecom_userid" in form else UNCHANGED,
         "mobile": mobile or (None if mobile is None else UNCHANGED),
     }
     try:
