@@ -13,9 +13,11 @@ from starlette.applications import Starlette
 
 from danbao.db.models import AuditEvent, ServiceTicket
 from danbao.plugins.sandbox.messaging import SandboxMessaging
-from danbao.tickets import sla
+from danbao.tenancy.context import tenant_scope
+from danbao.tickets import sla, sla_sweep
 from danbao.tickets.states import ACTIONS, ActionNotAllowed, Status, after_reply, plan
-from danbao.workdays import CHINA
+from danbao.workdays import CHINA, FixedClock
+from danbao.workflow import sweep as timer_sweep
 
 from .conftest import ClientFactory, TenantFixture, sign_in
 from .projects_helpers import projects_url, submitted_record
@@ -290,3 +292,54 @@ async def test_openapi_documents_the_ticket_routes(desk: Desk) -> None:
         "/projects/{project_id}/tickets",
     ):
         assert "/t/{slug}/api" + path in document["paths"], path
+
+
+async def test_sla_breaches_are_announced_once_each(app: Starlette) -> None:
+    desk = await make_desk(clients(app))  # its own guarantor: no other ticket breaches
+    project = await new_project(desk)
+    ticket = await open_ticket(desk, "gm", project, subject="超时未复")
+    tid = ticket["id"]
+    due = dt.datetime.fromisoformat(ticket["sla"]["respond"]["due_at"])
+    clock = FixedClock(due + dt.timedelta(minutes=1))
+
+    async def sweep_twice() -> list[dict[str, int]]:
+        with tenant_scope(desk.tenant.context):
+            return list(
+                await asyncio.gather(sla_sweep.sweep(clock, None), sla_sweep.sweep(clock, None))
+            )
+
+    reports = await sweep_twice()
+    assert sorted(r["announced"] for r in reports) == [0, 1]
+    assert (await sweep_twice()) == [{"announced": 0}, {"announced": 0}]
+    told = [
+        n for n in (await desk.notifications("am"))["items"] if n["params"].get("ticket") == tid
+    ]
+    assert [n["kind"] for n in told] == ["ticket_respond_breached", "ticket_opened"]
+    assert told[0]["title"] == "工单响应已超时：" + ticket["number"] + " 超时未复"
+
+    # Once answered, no second respond alert; past the resolution time, one resolve alert.
+    await desk.call("am", "POST", f"/tickets/{tid}/replies", json={"body": "抱歉，已处理"})
+    resolve_due = dt.datetime.fromisoformat(ticket["sla"]["resolve"]["due_at"])
+    clock.current = resolve_due + dt.timedelta(minutes=1)
+    assert sum(r["announced"] for r in await sweep_twice()) == 1
+
+    async def trail() -> list[tuple[str, Any]]:
+        rows = await AuditEvent.filter(object_id=tid, action="ticket.sla_breached").order_by("seq")
+        return [(row.data["which"], row.data["told"]) for row in rows]
+
+    assert await desk.db(trail) == [("respond", desk.id["am"]), ("resolve", desk.id["am"])]
+
+
+async def test_the_minute_tick_enqueues_the_ticket_sweep_too() -> None:
+    asked: list[tuple[str, str]] = []
+
+    class Recording:
+        async def enqueue(self, name: str, **kw: Any) -> None:
+            asked.append((name, kw["job_id"]))
+
+    count = await timer_sweep.tick(
+        Recording(), FixedClock(dt.datetime(2026, 11, 2, 1, 2, tzinfo=dt.UTC))
+    )  # type: ignore[arg-type]
+    assert count >= 1
+    assert ("tickets.sla", "tickets-sla:20261102T0102") in asked
+    assert ("workflow.timers", "timers:20261102T0102") in asked

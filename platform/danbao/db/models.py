@@ -744,6 +744,9 @@ class ServiceTicket(TenantModel):
     closed_at = fields.DatetimeField(null=True)
     created_at = fields.DatetimeField()
     updated_at = fields.DatetimeField()
+    respond_alerted_at = fields.DatetimeField(null=True)
+    resolve_alerted_at = fields.DatetimeField(null=True)
+    """When the sweep announced a breach of each due time (once each)."""
 
     class Meta:
         table = "service_ticket"

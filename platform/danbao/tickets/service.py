@@ -158,8 +158,8 @@ async def open_ticket(
             "resolve_due_at": ticket.resolve_due_at.isoformat(),
         },
     )
-    notify = await _notify(ticket, ticket.assignee_id, actor, "ticket_opened")
-    return Change(ticket, notify)
+    sent = await notify(ticket, ticket.assignee_id, actor, "ticket_opened")
+    return Change(ticket, sent)
 
 
 async def _number(tenant: Mapping[str, Any], now: dt.datetime) -> str:
@@ -209,8 +209,8 @@ async def reply(
             "status": {"from": before, "to": status.value},
         },
     )
-    notify = await _notify(ticket, ticket.assignee_id, actor, "ticket_replied")
-    return Change(ticket, notify)
+    sent = await notify(ticket, ticket.assignee_id, actor, "ticket_replied")
+    return Change(ticket, sent)
 
 
 async def assign(
@@ -237,8 +237,8 @@ async def assign(
         str(ticket.id),
         {"from": _str(before), "to": str(assignee.id), "by": str(actor.id)},
     )
-    notify = await _notify(ticket, assignee.id, actor, "ticket_assigned")
-    return Change(ticket, notify)
+    sent = await notify(ticket, assignee.id, actor, "ticket_assigned")
+    return Change(ticket, sent)
 
 
 async def act(
@@ -277,8 +277,8 @@ async def act(
         {"action": action, "from": before, "to": status.value, "by": str(actor.id)},
     )
     recipient = ticket.assignee_id if actor.id != ticket.assignee_id else None
-    notify = await _notify(ticket, recipient, actor, f"ticket_{action}")
-    return Change(ticket, notify)
+    sent = await notify(ticket, recipient, actor, f"ticket_{action}")
+    return Change(ticket, sent)
 
 
 async def _locked(
@@ -313,7 +313,7 @@ async def _add_reply(
     )
 
 
-async def _notify(
+async def notify(
     ticket: ServiceTicket, user_id: uuid.UUID | None, actor: Actor, kind: str
 ) -> list[str]:
     """Tell the assignee (never about their own act) on the internal list, and through the
@@ -347,6 +347,8 @@ TITLES = {
     "ticket_resolve": "工单已解决",
     "ticket_reopen": "工单已重新打开",
     "ticket_close": "工单已关闭",
+    "ticket_respond_breached": "工单响应已超时",
+    "ticket_resolve_breached": "工单解决已超时",
 }
 """zh-CN titles, what a channel shows (pages translate by ``kind`` and ``params``)."""
 

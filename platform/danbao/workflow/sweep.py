@@ -57,6 +57,7 @@ from danbao.jobs import JobQueue, job
 from danbao.plugins.gateway import PluginGateway
 from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.records.sensitive import open_data
+from danbao.tickets import sla_sweep
 from danbao.workdays import Clock, SystemClock
 
 from . import notices
@@ -325,6 +326,14 @@ async def tick(queue: JobQueue, clock: Clock | None = None) -> int:
     for tenant_id, slug in tenants:
         await queue.enqueue(
             JOB, tenant_id=tenant_id, tenant_slug=slug, payload={}, job_id=f"timers:{minute}"
+        )
+        # Service tickets' SLA breaches are announced on the same minute.
+        await queue.enqueue(
+            sla_sweep.JOB,
+            tenant_id=tenant_id,
+            tenant_slug=slug,
+            payload={},
+            job_id=f"tickets-sla:{minute}",
         )
     return len(tenants)
 
