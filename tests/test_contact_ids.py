@@ -238,3 +238,20 @@ async def test_the_users_page_sets_and_shows_contact_ids_masked(desk: Desk) -> N
         )
         resent = await client.post(f"{base}/notifications/resend", data={"csrf_token": csrf})
         assert resent.status_code == 303 and "resent=" in resent.headers["location"]
+
+
+async def test_a_user_is_created_with_contact_ids_or_not_at_all(desk: Desk) -> None:
+    person = {
+        "email": f"new-{desk.tenant.slug}@example.com",
+        "name": "新同事",
+        "password": "Danbao-test-2026!",
+        "roles": ["legal"],
+    }
+    bad = await desk.call("admin", "POST", "/users", json={**person, "mobile": "1391234"})
+    assert bad.status_code == 422
+    assert [d["pointer"] for d in bad.json()["error"]["details"]] == ["/mobile"]
+    made = await desk.call(
+        "admin", "POST", "/users", json={**person, "wecom_userid": "XinTongShi", "mobile": MOBILE}
+    )
+    assert made.status_code == 201, made.text
+    assert (made.json()["wecom_userid"], made.json()["mobile"]) == ("XinTongShi", "139****0001")

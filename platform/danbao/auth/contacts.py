@@ -5,6 +5,7 @@ a log line or the audit trail, which says ``[changed]``."""
 
 from __future__ import annotations
 
+import logging
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -12,13 +13,20 @@ from typing import Any
 
 from danbao.audit import record_event
 from danbao.auth.assignments import AssignmentError, AssignmentInvalid
-from danbao.crypto.fields import FieldPath, decrypt_value, encrypt_value, envelope_version
+from danbao.crypto.fields import (
+    DecryptError,
+    FieldPath,
+    decrypt_value,
+    encrypt_value,
+    envelope_version,
+)
 from danbao.crypto.tenant_keys import DATA, TenantKeys
 from danbao.db.models import User
 from danbao.forms.identifiers import MOBILE, check_mobile, normalise
 from danbao.plugins.sdk import Recipient
 from danbao.tenancy.context import current_tenant
 
+log = logging.getLogger(__name__)
 MOBILE_PATH = FieldPath("user", "mobile")
 # WeCom account ids: 1-64 letters, digits, "_", "-", "." or "@" (企业微信 成员 UserID).
 WECOM_USERID = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
@@ -68,7 +76,12 @@ async def unseal_mobile(keys: TenantKeys, envelope: str) -> str:
 
 
 async def contacts_of(keys: TenantKeys, user: User) -> Contacts:
-    mobile = await unseal_mobile(keys, user.mobile_sealed) if user.mobile_sealed else None
+    mobile = None
+    if user.mobile_sealed:
+        try:
+            mobile = await unseal_mobile(keys, user.mobile_sealed)
+        except DecryptError:  # shown as none on file; setting a new one replaces it
+            log.warning("user %s: the sealed mobile does not open", user.id)
     return Contacts(user.wecom_userid, mobile)
 
 
@@ -82,7 +95,10 @@ async def contacts_by_user(
         sealed = row["mobile_sealed"]
         mobile = None
         if recipient is Recipient.MOBILE and sealed:
-            mobile = await unseal_mobile(keys, sealed)
+            try:
+                mobile = await unseal_mobile(keys, sealed)
+            except DecryptError:  # counts as no mobile: that one fails, the rest go out
+                log.warning("user %s: the sealed mobile does not open", row["id"])
         found[row["id"]] = Contacts(row["wecom_userid"], mobile).address(row["email"], recipient)
     return found
 
