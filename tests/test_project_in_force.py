@@ -32,6 +32,7 @@ from danbao.guarantee.values import add_months
 from danbao.plugins.local_pades import LocalPadesSigner, seal_settings
 from danbao.plugins.pades import new_seal
 from danbao.plugins.sandbox.judicial import SandboxCourtRecords
+from danbao.plugins.sandbox.messaging import SandboxMessaging
 from danbao.plugins.tenant_config import configure
 from danbao.provisioning import create_tenant
 from danbao.services import Services
@@ -129,6 +130,7 @@ async def world(app: Starlette, tmp_path_factory: pytest.TempPathFactory) -> Wor
                 settings=seal_settings(seal, "示例融资担保有限公司"),
             )
             await configure(services.keys, SandboxCourtRecords, settings={})
+            await configure(services.keys, SandboxMessaging, settings={"sender": "担保云"})
     manager, _ = await new_user(fixture, ["account_manager"])
     boss, _ = await new_user(fixture, ["general_manager"])
     finance, _ = await new_user(fixture, ["finance"])
@@ -401,6 +403,9 @@ async def test_in_force_from_disbursement_to_release(
             notes = await Notification.filter(kind="project_warning")
             mine = [n for n in notes if n.params.get("project") == pid]
     assert mine and "项目预警" in mine[0].title and "逾期" in mine[0].body
+    # The owners are told through the messaging plug-in too, after the check committed.
+    assert {n.delivery for n in mine} == {"sent"}
+    assert mine[0].title in [m.title for _, m in SandboxMessaging.outbox]
 
     async with make_client() as client:
         csrf = await sign_in(client, slug, world.manager)

@@ -20,6 +20,7 @@ from tortoise.transactions import in_transaction
 from danbao.db.models import DefinitionVersion, Project, Tenant
 from danbao.forms.identifiers import today_in_china
 from danbao.jobs import JobQueue, job
+from danbao.workflow.deliver import deliver
 
 from . import warnings
 from .service import SystemActor
@@ -37,12 +38,13 @@ async def sweep(today: dt.date | None = None) -> dict[str, int]:
         ids = list(await Project.filter(state=State.ACTIVE.value).values_list("id", flat=True))
     tenant: dict[str, Any] = head.bundle.get("tenant.json", {}) if head else {}
     checked = raised = 0
+    sent: list[str] = []
     for project_id in ids:
         async with in_transaction():
             project = await Project.filter(id=project_id).select_for_update().first()
             if project is None or project.state != State.ACTIVE.value:
                 continue
-            answer = await warnings.check(
+            found = await warnings.check(
                 project,
                 tenant=tenant,
                 gateway=None,
@@ -52,7 +54,13 @@ async def sweep(today: dt.date | None = None) -> dict[str, int]:
                 today=day,
             )
         checked += 1
-        raised += int(answer["raised"])
+        raised += int(found.answer["raised"])
+        sent += found.sent
+    from danbao.workflow.sweep import runtime  # the call path the worker set up
+
+    gateway = runtime().gateway
+    if gateway is not None and sent:
+        await deliver(gateway, sent)
     return {"checked": checked, "raised": raised}
 
 

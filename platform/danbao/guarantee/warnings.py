@@ -17,11 +17,12 @@ from __future__ import annotations
 
 import datetime as dt
 import uuid
+from dataclasses import dataclass
 from typing import Any
 
 from danbao.audit import record_event
-from danbao.db.models import Notification, Project, Record, User
-from danbao.ids import new_id
+from danbao.db.models import Project, Record, User
+from danbao.notifications import Note, leave
 from danbao.plugins.checks import NoSubject, Subject, plugin_for
 from danbao.plugins.errors import PluginError
 from danbao.plugins.gateway import PluginGateway
@@ -81,26 +82,25 @@ def _summary(signals: list[dict[str, Any]]) -> str:
     return "；".join(parts)
 
 
-async def notify_owners(project: Project, signals: list[dict[str, Any]]) -> list[uuid.UUID]:
-    """One notification for each owner of the project; their ids."""
+async def notify_owners(
+    project: Project, signals: list[dict[str, Any]]
+) -> tuple[list[uuid.UUID], list[str]]:
+    """One notification for each owner of the project: (the owners, the ids a messaging
+    plug-in should send after the commit)."""
     record = await Record.filter(id=project.record_id).first()
-    owners = {project.created_by} | ({record.created_by} if record else set())
-    rows = [
-        Notification(
-            id=new_id(),
-            tenant_id=project.tenant_id,
-            user_id=owner,
-            kind="project_warning",
-            title=f"项目预警：{project.number}"[:200],
-            body=_summary(signals),
-            params={"project": str(project.id), "number": project.number, "signals": signals},
-            instance_id=None,
-            delivery="none",
-        )
-        for owner in sorted(owners, key=str)
-    ]
-    await Notification.bulk_create(rows)
-    return sorted(owners, key=str)
+    owners = sorted({project.created_by} | ({record.created_by} if record else set()), key=str)
+    params = {"project": str(project.id), "number": project.number, "signals": signals}
+    title, body = f"项目预警：{project.number}", _summary(signals)
+    sent = await leave([Note(o, "project_warning", title, body, params) for o in owners])
+    return owners, sent
+
+
+@dataclass(frozen=True)
+class Checked:
+    answer: dict[str, Any]
+    """What was found and done (the API's answer)."""
+    sent: list[str]
+    """Notifications a messaging plug-in should send once the caller commits."""
 
 
 async def check(
@@ -112,7 +112,7 @@ async def check(
     data: dict[str, Any],
     user: User | SystemActor,
     today: dt.date,
-) -> dict[str, Any]:
+) -> Checked:
     """Look for signals; on a project 在保 with any, move it to the watch list and notify.
     Without a ``gateway`` there is no court re-check (the nightly sweep: a paid query)."""
     settings = settings_of(tenant)
@@ -131,7 +131,7 @@ async def check(
         str(project.id),
         {"on": today.isoformat(), "signals": signals, "court": rechecked},
     )
-    raised, notified = False, []
+    raised, notified, sent = False, list[str](), list[str]()
     if signals and project.state == State.ACTIVE.value:
         moved = await apply_event(
             project.id, "raise_warning", expected_version=None, user=user, reason=_summary(signals)
@@ -139,5 +139,7 @@ async def check(
         if moved is not None:
             project.state, project.version = moved.project.state, moved.project.version
             raised = True
-            notified = [str(u) for u in await notify_owners(project, signals)]
-    return {"signals": signals, "court": rechecked, "raised": raised, "notified": notified}
+            owners, sent = await notify_owners(project, signals)
+            notified = [str(u) for u in owners]
+    answer = {"signals": signals, "court": rechecked, "raised": raised, "notified": notified}
+    return Checked(answer, sent)

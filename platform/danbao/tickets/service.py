@@ -19,11 +19,10 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from danbao.audit import record_event
-from danbao.db.models import Notification, Project, ServiceTicket, TicketReply, User
+from danbao.db.models import Project, ServiceTicket, TicketReply, User
 from danbao.definitions import NumberingPattern
 from danbao.ids import new_id
-from danbao.plugins.checks import plugin_for
-from danbao.plugins.sdk import PluginKind
+from danbao.notifications import Note, leave
 from danbao.records.numbering import NoNumberingRule, next_number, pattern_for
 from danbao.tenancy.context import current_tenant
 
@@ -320,22 +319,9 @@ async def notify(
     messaging plug-in (WeCom …) when the tenant enabled one: the ids to send after commit."""
     if user_id is None or user_id == actor.id:
         return []
-    channel = await plugin_for(PluginKind.MESSAGING) is not None
-    row = await Notification.create(
-        id=new_id(),
-        tenant_id=ticket.tenant_id,
-        user_id=user_id,
-        kind=kind,
-        title=f"{TITLES[kind]}：{ticket.number} {ticket.subject}"[:200],
-        body="",
-        params={
-            "ticket": str(ticket.id),
-            "number": ticket.number,
-            "project": str(ticket.project_id),
-        },
-        delivery="pending" if channel else "none",
-    )
-    return [str(row.id)] if channel else []
+    title = f"{TITLES[kind]}：{ticket.number} {ticket.subject}"
+    params = {"ticket": str(ticket.id), "number": ticket.number, "project": str(ticket.project_id)}
+    return await leave([Note(user_id, kind, title, params=params)])
 
 
 TITLES = {

@@ -26,6 +26,7 @@ from danbao.records.definition import FormDefinition, FormNotFound
 from danbao.web.counter_api import invalid
 from danbao.web.errors import HttpError, locale_of
 from danbao.web.guards import check_allowed, read_json
+from danbao.web.notify import deliver_ids_later
 from danbao.web.projects_api import REFUSALS, project_from_path, project_json, transition_refused
 from danbao.web.records_api import scoped_record
 from danbao.web.tenant_endpoint import services_of, tenant_endpoint
@@ -283,7 +284,7 @@ async def warnings_check(request: Request) -> Response:
         except (FormNotFound, HttpError):
             pass  # no form or not in scope: the court re-check says it had no subject
     try:
-        answer = await warnings.check(
+        checked = await warnings.check(
             project,
             tenant=bundle.tenant,
             gateway=services.plugins,
@@ -295,7 +296,8 @@ async def warnings_check(request: Request) -> Response:
     except REFUSALS as exc:
         raise transition_refused(exc, "raise_warning", locale_of(request)) from exc
     return JSONResponse(
-        {**answer, "project": project_json(project, locale_of(request), enforcer, user)}
+        {**checked.answer, "project": project_json(project, locale_of(request), enforcer, user)},
+        background=deliver_ids_later(request, checked.sent),
     )
 
 

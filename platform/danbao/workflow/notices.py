@@ -11,10 +11,8 @@ import uuid
 from dataclasses import dataclass, field
 from typing import Any
 
-from danbao.db.models import Notification, WorkflowInstance
-from danbao.ids import new_id
-from danbao.plugins.checks import plugin_for
-from danbao.plugins.sdk import PluginKind
+from danbao.db.models import WorkflowInstance
+from danbao.notifications import Note, leave
 
 from .engine import Result
 from .plan import Plan
@@ -65,22 +63,10 @@ def notices_of(plan: Plan, result: Result, actor: str, submitter: str) -> list[N
 
 async def write(instance: WorkflowInstance, notices: list[Notice]) -> list[str]:
     """Store the notices; the ids of those a messaging plug-in should send."""
-    if not notices:
-        return []
-    channel = await plugin_for(PluginKind.MESSAGING) is not None
-    rows = [
-        Notification(
-            id=new_id(),
-            tenant_id=instance.tenant_id,
-            user_id=uuid.UUID(n.user),
-            kind=n.kind,
-            title=n.title[:200],
-            body=n.body,
-            params={**n.params, "instance": str(instance.id), "workflow": instance.workflow_id},
-            instance_id=instance.id,
-            delivery="pending" if channel else "none",
-        )
-        for n in notices
-    ]
-    await Notification.bulk_create(rows)
-    return [str(row.id) for row in rows] if channel else []
+    about = {"instance": str(instance.id), "workflow": instance.workflow_id}
+    return await leave(
+        [
+            Note(uuid.UUID(n.user), n.kind, n.title, n.body, {**n.params, **about}, instance.id)
+            for n in notices
+        ]
+    )
