@@ -3,14 +3,10 @@
 from __future__ import annotations
 
 import dataclasses
-from typing import cast
 
 import httpx
-from starlette.applications import Starlette
 
 from danbao.config import Settings
-from danbao.records import migration_job
-from danbao.workflow import sweep
 
 from .conftest import PASSWORD, TenantFixture
 
@@ -40,9 +36,3 @@ async def test_subdomain_resolves_the_tenant(
             assert (await client.get("/api/me")).status_code == 404
     finally:
         await host_app.state.services.close()
-        # create_app pointed the process-wide job runtimes at its own, now closed, services:
-        # give them back to the session's app (a closed gateway would reopen connections
-        # for whatever job sends next, and nothing would ever close them).
-        session = cast(Starlette, app).state.services
-        sweep.configure(session.keys, session.plugins)
-        migration_job.use_keys(session.keys)

@@ -42,8 +42,6 @@ def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or load_settings()
     configure_logging(settings.log_level)
     services = Services.build(settings)
-    migration_job.use_keys(services.keys)  # jobs run in this process in the embedded mode
-    sweep.configure(services.keys, services.plugins)
     # Embedded mode: this process ticks the approval timers (production: the arq worker).
     embedded = isinstance(services.queue, InlineQueue)
     ticker = sweep.Ticker(services.queue, settings.timer_tick_seconds if embedded else 0)
@@ -51,6 +49,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         await open_db(settings, "app")
+        # The process-wide job runtimes are this app's only while it runs: an app built
+        # and never started (a second app in a test) must not take them over.
+        migration_job.use_keys(services.keys)  # jobs run in this process in the embedded mode
+        sweep.configure(services.keys, services.plugins)
         await services.start()
         ticker.start()
         try:
